@@ -1,0 +1,31 @@
+"""The ``monitor`` command: thin click wrappers that parse, call the library and format.
+
+Each command group lives in its own module; this module only assembles them.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from monitor import __version__
+from monitor.cli.aoi import aoi
+from monitor.cli.demo import demo
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="monitor")
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+def main(verbose: int) -> None:
+    """Concession Monitor: watch mining concessions from space.
+
+    Checks licensed concession boundaries against a versioned environmental standard with
+    Sentinel-2 and Landsat imagery. Start with `monitor demo`.
+    """
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+main.add_command(aoi)
+main.add_command(demo)

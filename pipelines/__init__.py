@@ -1,0 +1,1 @@
+"""Orchestration on Dask: checks, portfolio runs, run ledger, leases (later issues)."""

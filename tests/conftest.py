@@ -1,0 +1,21 @@
+"""Shared fixtures: the real data folder, temporary workspaces."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real data sets of ../shared/data; skip when absent, fail when CI is set."""
+    if not SHARED_DATA.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set but the real data folder {SHARED_DATA} is missing")
+        pytest.skip(f"real data folder {SHARED_DATA} is absent")
+    return SHARED_DATA
