@@ -1,8 +1,8 @@
 """Geometry checks and repairs of the concession registry: slugs, UTM, antimeridian, areas.
 
 Pure functions on shapely geometries in lon/lat (EPSG:4326, x = longitude) or in a
-concession's UTM CRS. The checks return :class:`Finding` objects; :mod:`monitor.concessions`
-turns them into problems that name the file and the feature.
+concession's UTM CRS. The checks return :class:`Finding` objects;
+:mod:`monitor.registry_validation` turns them into problems that name the file and the feature.
 """
 
 from __future__ import annotations
@@ -216,7 +216,10 @@ def to_utm(geom: BaseGeometry, crs: pyproj.CRS) -> BaseGeometry:
         # Parts split at +/-180 share exact coordinates once the western ones are shifted
         # by +360; PROJ accepts longitudes beyond 180.
         shifted = _shift_longitudes(geom, 0.0, 360.0)
-        geom = polygonal(shapely.union_all(shapely.get_parts(shifted)))
+        try:
+            geom = polygonal(shapely.union_all(shapely.get_parts(shifted)))
+        except shapely.errors.GEOSException:
+            geom = polygonal(shapely.make_valid(shifted))
     transformer = pyproj.Transformer.from_crs("EPSG:4326", crs, always_xy=True)
     return shapely.transform(geom, transformer.transform, interleaved=False)
 
@@ -339,16 +342,24 @@ def _check_range(geom: BaseGeometry, findings: list[Finding]) -> BaseGeometry | 
     return geom
 
 
-def _check_antimeridian(geom: BaseGeometry, findings: list[Finding]) -> BaseGeometry:
-    """Split a polygon whose edges jump across the 180th meridian (span > 180 degrees)."""
-    span = lon_span(geom)
-    if span <= 180.0:
-        return geom
-    fixed = polygonal(_split(geom))
-    blowup = geom.area / fixed.area if fixed.area > 0 else math.inf
+def _check_antimeridian(unwrapped: BaseGeometry, findings: list[Finding]) -> BaseGeometry | None:
+    """Split a (valid, unwrapped: longitudes up to 360) polygon at the 180th meridian."""
+    drawn = _shift_longitudes(unwrapped, 180.0, -360.0)  # as drawn: edges jump at 180
+    fixed = polygonal(_split(drawn))
+    if not fixed.is_valid:
+        fixed = polygonal(shapely.make_valid(fixed))
+    if fixed.is_empty or (fixed.bounds[3] - fixed.bounds[1]) > (
+        unwrapped.bounds[3] - unwrapped.bounds[1]
+    ) + 1.0:
+        findings.append(Finding("error", "antimeridian-split-failed", "the polygon crosses "
+                                "the 180th meridian and could not be split safely there (the "
+                                "split reached a pole)", "store it split at +/-180 (RFC 7946 "
+                                "section 3.1.9)"))
+        return None
+    blowup = drawn.area / fixed.area if fixed.area > 0 else math.inf
     findings.append(Finding(
-        "warning", "antimeridian-split", f"the polygon spans {span:.2f} degrees of longitude "
-        f"because it crosses the 180th meridian; it was split there into "
+        "warning", "antimeridian-split", f"the polygon spans {lon_span(drawn):.2f} degrees of "
+        f"longitude because it crosses the 180th meridian; it was split there into "
         f"{len(shapely.get_parts(fixed))} parts ({_fmt_ha(geodesic_area_ha(fixed))}; read as "
         f"planar longitude/latitude it would be {blowup:,.0f} times too large)",
         "store antimeridian polygons split at +/-180 (RFC 7946 section 3.1.9), as the "
@@ -385,7 +396,8 @@ def clean_lonlat(geom: BaseGeometry | None) -> tuple[BaseGeometry | None, list[F
     """Check and repair one feature geometry already transformed to lon/lat.
 
     Steps, in order: null/empty check, Z dropped, coordinate ranges (0-360 longitudes
-    wrapped), polygonal type, antimeridian split, validity repair.
+    wrapped), polygonal type, validity repair (on unwrapped longitudes for a polygon drawn
+    across the 180th meridian), antimeridian split.
 
     Parameters
     ----------
@@ -408,8 +420,16 @@ def clean_lonlat(geom: BaseGeometry | None) -> tuple[BaseGeometry | None, list[F
                                 "were dropped (areas and zones are 2-D)", "store 2-D geometries"))
     clean = _check_range(geom, findings)
     clean = _check_type(clean, findings) if clean is not None else None
-    if clean is not None:
-        clean = _check_validity(_check_antimeridian(clean, findings), findings)
+    if clean is None:
+        return None, findings
+    # A polygon drawn across the 180th meridian is contiguous once its western longitudes
+    # are shifted by +360: repair it there, then split it. A polygon that stays wider than
+    # 180 degrees when shifted is not crossing, just huge (the area check reports it).
+    unwrapped = _shift_longitudes(clean, 0.0, 360.0) if lon_span(clean) > 180.0 else clean
+    crosses = lon_span(clean) > 180.0 and lon_span(unwrapped) < 180.0
+    clean = _check_validity(unwrapped if crosses else clean, findings)
+    if clean is not None and crosses and clean.bounds[2] > 180.0:
+        clean = _check_antimeridian(clean, findings)
     return clean, findings
 
 

@@ -6,12 +6,13 @@ Pure: reductions on the cube, one ``dask.compute`` for everything.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
-import dask
 import numpy as np
 import xarray as xr
+from dask.base import compute as dask_compute
 
 from monitor import indices
 
@@ -23,7 +24,8 @@ _MASK_FOR_INDEX = {"ndvi": "clear_vegetation", "bsi": "clear_tailings",
 CLEAR_ACQUISITION_FRACTION = 0.5
 
 
-def cube_summary(cube: xr.Dataset, names: Sequence[str] = ("ndvi", "bsi", "ndti")) -> dict[str, Any]:
+def cube_summary(cube: xr.Dataset,
+                 names: Sequence[str] = ("ndvi", "bsi", "ndti")) -> dict[str, Any]:
     """Summarise a cube: acquisitions, grid, clear fractions and index medians.
 
     Parameters
@@ -51,7 +53,10 @@ def cube_summary(cube: xr.Dataset, names: Sequence[str] = ("ndvi", "bsi", "ndti"
         values = indices.compute(name, cube).where(mask)
         lazy[f"{name}_per_date"] = values.median(("y", "x"), skipna=True).data
         lazy[f"{name}_count"] = values.notnull().sum().data
-    computed = dict(zip(lazy, dask.compute(*lazy.values()), strict=True))
+    with warnings.catch_warnings():  # a fully clouded date has an all-NaN median: NaN
+        warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
+        results = dask_compute(*lazy.values())  # type: ignore[no-untyped-call]
+    computed = dict(zip(lazy, results, strict=True))
     frac = np.asarray(computed["clear_fraction"], "float64")
     clear_idx = np.flatnonzero(frac >= CLEAR_ACQUISITION_FRACTION)
     times = cube["time"].values

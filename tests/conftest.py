@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from monitor.simulate import Portfolio, PortfolioSpec, generate_portfolio
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 
@@ -19,3 +21,9 @@ def shared_data() -> Path:
             pytest.fail(f"CI is set but the real data folder {SHARED_DATA} is missing")
         pytest.skip(f"real data folder {SHARED_DATA} is absent")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def demo_portfolio(tmp_path_factory: pytest.TempPathFactory) -> Portfolio:
+    """The default synthetic portfolio (18 months, size 320), generated once per session."""
+    return generate_portfolio(tmp_path_factory.mktemp("demo") / "portfolio", PortfolioSpec())

@@ -177,7 +177,9 @@ def test_missing_crs_guesses_lonlat(tmp_path: Path) -> None:
     frame = gpd.GeoDataFrame(good_rows(), crs=UTM19S).to_crs(4326).set_crs(None,
                                                                              allow_override=True)
     path = tmp_path / "nocrs.gpkg"
-    frame.to_file(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pyogrio: 'crs' was not provided
+        frame.to_file(path)
     assert "declare EPSG:4326" in problem(read_registry(path), "missing-crs", "error").message
 
 
@@ -734,3 +736,38 @@ def test_real_global_mining_polygons(shared_data: Path, tmp_path: Path) -> None:
     assert area == pytest.approx(14_232, rel=1e-3)
     assert fiji[0].crs.to_epsg() == 32760  # 179.96 E: the antimeridian region, not crossing it
     assert fiji[0].aoi_lonlat(20_000).geom_type == "MultiPolygon"  # a 20 km AOI does cross
+
+
+def test_readme_example_is_a_valid_registry(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[1] / "aoi" / "README.md").read_text()
+    example = readme.split("```json\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "example.geojson"
+    path.write_text(example)
+    reg = load_concessions(path)
+    mine = reg["mina-ejemplo"]
+    assert reg.problems == () and mine.crs.to_epsg() == 32719
+    assert mine.area_ha == pytest.approx(450, rel=0.02)
+    assert len(mine.zones(500).as_geodataframe(mine.crs)) == 7
+
+
+def test_geopackage_with_several_layers(tmp_path: Path) -> None:
+    path = write(tmp_path, good_rows(), "gpkg")
+    gpd.GeoDataFrame({"x": [1]}, geometry=[Point(0, 0)], crs=4326).to_file(path, layer="other")
+    reg = read_registry(path)
+    assert "only 'registry' was read" in problem(reg, "multiple-layers", "warning").message
+    assert "mine-a" in reg
+
+
+def test_invalid_polygon_across_antimeridian_is_repaired_then_split(tmp_path: Path) -> None:
+    # found by the fuzz test: splitting before repairing sent a part to the North Pole
+    bow_tie = Polygon([(179.98, -17.0), (-179.98, -16.98), (-179.98, -17.0), (179.98, -16.98)])
+    rows = fiji_rows()
+    rows[0]["geometry"] = bow_tie
+    del rows[1]
+    reg = read_registry(write(tmp_path, rows, crs=4326))
+    problem(reg, "invalid-geometry-repaired", "warning", index=0, cid="fiji")
+    problem(reg, "antimeridian-split", "warning", index=0, cid="fiji")
+    c = reg["fiji"]
+    assert c.licence.is_valid and c.aoi_lonlat(0).bounds[3] < -16.9
+    assert c.area_ha == pytest.approx(0.04 * 0.02 * 111.32**2 * 100 * math.cos(math.radians(17))
+                                      / 2, rel=0.02)

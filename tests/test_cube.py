@@ -66,7 +66,9 @@ def test_cube_contract(portfolio: tuple[Path, Concession]) -> None:
     for band in ("blue", "green", "red", "nir", "nir08", "swir16", "swir22"):
         assert cube[band].dtype == np.float32
         assert isinstance(cube[band].data, da.Array), "the cube must stay lazy"
-    assert cube["clear"].dtype == bool
+    for mask in ("clear", "clear_vegetation", "clear_tailings", "clear_water", "water_flag"):
+        assert cube[mask].dtype == bool
+        assert isinstance(cube[mask].data, da.Array), f"{mask} must stay lazy"
     assert list(cube.scene_id.values) == ["S2A_OLD", "S2A_NEW", "S2B_DUP_N0510"]
     assert list(cube.processing_baseline.values) == ["03.01", "04.00", "05.10"]
     assert list(cube.platform.values) == ["sentinel-2a", "sentinel-2a", "sentinel-2b"]
@@ -151,7 +153,7 @@ def test_static_stac_catalog_gives_the_same_cube(portfolio: tuple[Path, Concessi
 
 def test_no_imagery_in_period(portfolio: tuple[Path, Concession]) -> None:
     scenes, conc = portfolio
-    with pytest.raises(NoImageryError, match="c-one.*2023-01-01"):
+    with pytest.raises(NoImageryError, match=r"c-one.*2023-01-01"):
         monitor.load_cube(f"local:{scenes}", conc, "2023-01-01", "2023-02-01")
 
 

@@ -38,7 +38,7 @@ def test_metadata_offset_wins_and_is_never_applied_twice() -> None:
 def test_undecidable_offset_is_an_error() -> None:
     with pytest.raises(SourceError, match="processing_baseline"):
         rad.sentinel2_scaling(None)
-    with pytest.raises(SourceError, match="04.00"):
+    with pytest.raises(SourceError, match=r"04\.00"):
         rad.parse_baseline("four")
 
 

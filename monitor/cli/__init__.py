@@ -6,8 +6,10 @@ Each command group lives in its own module; this module only assembles them.
 from __future__ import annotations
 
 import logging
+import warnings
 
 import click
+from rasterio.errors import NotGeoreferencedWarning
 
 from monitor import __version__
 from monitor.cli.aoi import aoi
@@ -25,6 +27,9 @@ def main(verbose: int) -> None:
     """
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # odc-loader resamples 20 m bands into in-memory arrays, which rasterio reports as
+    # "not georeferenced": noise for a user, so the CLI (never the library) hides it.
+    warnings.filterwarnings("ignore", category=NotGeoreferencedWarning, module="rasterio.warp")
 
 
 main.add_command(aoi)

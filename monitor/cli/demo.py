@@ -6,6 +6,7 @@ import json
 import sys
 import time
 import warnings
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,17 +35,22 @@ def _progress(console: Console) -> Progress:
 @click.option("--size", type=click.IntRange(320, 10980), default=320, show_default=True,
               help="Scene size in 10 m pixels per side (10980 = a full Sentinel-2 tile).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--start", type=click.DateTime(["%Y-%m-%d"]), default="2021-06-01",
+              show_default=True, help="First acquisition date.")
+@click.option("--end", type=click.DateTime(["%Y-%m-%d"]), default="2022-12-01",
+              show_default=True, help="Last acquisition date (inclusive).")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON only.")
-def demo(out: Path, size: int, seed: int, as_json: bool) -> None:
+def demo(out: Path, size: int, seed: int, start: datetime, end: datetime,
+         as_json: bool) -> None:
     """Generate the synthetic demo portfolio and summarise each concession.
 
     No credentials and no network: a seeded generator writes about 18 months of synthetic
     Sentinel-2 L2A scenes (clouds, a processing-baseline switch, a duplicated scene) for
     four concessions with known events, then each concession's cube is loaded and
-    summarised. Re-running with the same --out, --size and --seed reuses the portfolio.
+    summarised. The same --size, --seed and dates give byte-identical files.
     """
     console = Console(stderr=True, quiet=as_json)
-    spec = PortfolioSpec(size=size, seed=seed)
+    spec = PortfolioSpec(size=size, seed=seed, start=start.date(), end=end.date())
     started = time.perf_counter()
     try:
         with _progress(console) as bar:
@@ -69,13 +75,18 @@ def demo(out: Path, size: int, seed: int, as_json: bool) -> None:
                 bar.advance(task)
     except MonitorError as exc:
         raise click.ClickException(str(exc)) from exc
+    except KeyboardInterrupt:  # pragma: no cover - interactive
+        raise click.Abort() from None
+    elapsed = round(time.perf_counter() - started, 1)
     result = {"portfolio": str(portfolio.root), "registry": str(portfolio.registry_path),
-              "scenes": len(portfolio.scene_ids), "seconds": round(time.perf_counter() - started, 1),
-              "concessions": summaries}
+              "scenes": len(portfolio.scene_ids), "seconds": elapsed, "concessions": summaries}
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
-    _print_table(Console(file=sys.stdout), result)
+    stdout = Console(file=sys.stdout)
+    if not stdout.is_terminal:  # pipes and logs: wide enough that nothing wraps
+        stdout = Console(file=sys.stdout, width=140)
+    _print_table(stdout, result)
 
 
 def _fmt(value: object) -> str:
@@ -85,15 +96,19 @@ def _fmt(value: object) -> str:
 def _print_table(console: Console, result: dict[str, Any]) -> None:
     console.print(f"Synthetic portfolio in [bold]{result['portfolio']}[/]: "
                   f"{result['scenes']} scenes, registry {result['registry']}")
-    table = Table(title="Concession cubes (median of clear acquisitions; first -> last clear)")
-    for col in ("concession", "acq.", "clear acq.", "mean clear", "grid", "NDVI", "BSI", "NDTI"):
-        table.add_column(col)
+    table = Table(title="Concession cubes: index medians over clear acquisitions "
+                        "(first clear -> last clear)")
+    table.add_column("concession", no_wrap=True)
+    for col in ("acquisitions", "clear", "mean clear", "grid"):
+        table.add_column(col, justify="right")
+    for col in ("NDVI", "BSI", "NDTI"):
+        table.add_column(col, no_wrap=True)
     for s in result["concessions"]:
         ix = s["indices"]
         table.add_row(
             s["concession_id"], str(s["acquisitions"]), str(s["clear_acquisitions"]),
             f"{s['clear_fraction']['mean']:.0%}", f"{s['grid'][0]}x{s['grid'][1]}",
-            *(f"{_fmt(ix[n]['median'])} ({_fmt(ix[n]['first_clear'])} -> "
+            *(f"{_fmt(ix[n]['median'])} ({_fmt(ix[n]['first_clear'])}->"
               f"{_fmt(ix[n]['last_clear'])})" for n in ("ndvi", "bsi", "ndti")),
         )
     console.print(table)

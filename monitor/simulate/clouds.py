@@ -155,7 +155,8 @@ def draw_weather(seed: int, day: date, bases: CloudBases, max_cover: float | Non
     if rng.random() < 0.25:
         cuts = (math.inf, math.inf, math.inf)  # no missed edges on this date
     else:
-        cuts = tuple(float(special.ndtri(q)) for q in _RING_QUANTILES)  # type: ignore[assignment]
+        q1, q2, q3 = (float(special.ndtri(q)) for q in _RING_QUANTILES)
+        cuts = (q1, q2, q3)
     ring_alpha = float(rng.uniform(0.18, 0.32))
     cirrus = _wrap(rng, bases.cirrus, stretch=2) if rng.random() < 0.10 + 0.2 * w else None
     cirrus_threshold = float(rng.uniform(0.2, 1.4))
@@ -163,7 +164,7 @@ def draw_weather(seed: int, day: date, bases: CloudBases, max_cover: float | Non
     haze = float(abs(0.003 * rng.standard_normal()))
     tailings_false_cloud = bool(rng.random() < 0.08)
     saturated = int(rng.integers(2, 8)) if rng.random() < 0.08 else 0
-    return Weather(regime, cover, threshold, blob_a, blob_b, weights, ring, cuts,  # type: ignore[arg-type]
+    return Weather(regime, cover, threshold, blob_a, blob_b, weights, ring, cuts,
                    ring_alpha, cirrus, cirrus_threshold, brightness, haze,
                    tailings_false_cloud, saturated)
 
@@ -202,8 +203,12 @@ def _ring_widths(weather: Weather, rows: NDArray[np.int64], cols: NDArray[np.int
     return widths
 
 
-def atmosphere(weather: Weather, r0: int, r1: int, c0: int, c1: int) -> Atmosphere:
-    """Compute the clouds of the window ``[r0:r1, c0:c1]`` (10 m pixels, even bounds)."""
+def atmosphere(weather: Weather, r0: int, r1: int, c0: int, c1: int, size: int) -> Atmosphere:
+    """Compute the clouds of the window ``[r0:r1, c0:c1]`` (10 m pixels, even bounds).
+
+    ``size`` is the tile side: flags beyond the tile edge grow no missed ring, so every
+    missed pixel is within reach of a flag of the same scene.
+    """
     h, w = r1 - r0, c1 - c0
     shape10 = (h, w)
     shape20 = (h // 2, w // 2)
@@ -225,10 +230,11 @@ def atmosphere(weather: Weather, r0: int, r1: int, c0: int, c1: int) -> Atmosphe
         core_h = f > t
         flag20_h = block_any(core_h)
         flag10_h = upsample2(flag20_h)
+        inside = ((rows >= 0) & (rows < size))[:, None] & ((cols >= 0) & (cols < size))[None, :]
         a_h = np.where(core_h, 0.55 + 0.45 * np.clip((f - t) / 0.5, 0, 1), 0).astype(np.float32)
         a_h[flag10_h & ~core_h] = weather.ring_alpha
         widths = _ring_widths(weather, rows, cols, MAX_RING_PX)
-        ring_h, dist = _ring(flag10_h, widths)
+        ring_h, dist = _ring(flag10_h & inside, widths)
         if ring_h.any():
             wf = np.maximum(widths, 1).astype(np.float32)
             a_ring = weather.ring_alpha * (1.0 - (dist - 1.0) / wf)
@@ -249,7 +255,7 @@ def atmosphere(weather: Weather, r0: int, r1: int, c0: int, c1: int) -> Atmosphe
         b_h = np.where(sh_h, 0.75 + 0.25 * np.clip((fs - t) / 0.5, 0, 1), 0).astype(np.float32)
         b_h[sflag10_h & ~sh_h] = 0.35
         swidths = _ring_widths(weather, rows - dy, cols - dx, MAX_PENUMBRA_PX)
-        pen_h, sdist = _ring(sflag10_h, swidths)
+        pen_h, sdist = _ring(sflag10_h & inside, swidths)
         pen_h &= ~flag10_h
         if pen_h.any():
             wf = np.maximum(swidths, 1).astype(np.float32)

@@ -136,11 +136,11 @@ def block_mean(a: F32) -> F32:
 def block_any(a: NDArray[np.bool_]) -> NDArray[np.bool_]:
     """Logical OR over 2 x 2 blocks (10 m -> 20 m); both sides of ``a`` must be even."""
     h, w = a.shape
-    out: NDArray[np.bool_] = a.reshape(h // 2, 2, w // 2, 2).any(axis=(1, 3))
+    out: NDArray[np.bool_] = np.asarray(a.reshape(h // 2, 2, w // 2, 2).any(axis=(1, 3)))
     return out
 
 
-def upsample2(a: NDArray[np.generic]) -> NDArray[np.generic]:
-    """Repeat every pixel 2 x 2 (20 m -> 10 m)."""
-    out: NDArray[np.generic] = np.repeat(np.repeat(a, 2, axis=0), 2, axis=1)
+def upsample2(a: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """Repeat every pixel of a mask 2 x 2 (20 m -> 10 m)."""
+    out: NDArray[np.bool_] = np.repeat(np.repeat(a, 2, axis=0), 2, axis=1)
     return out

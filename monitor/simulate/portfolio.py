@@ -21,11 +21,13 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from affine import Affine
@@ -53,13 +55,16 @@ from monitor.simulate.scenes import (
     BIT_SHADOW,
     Acquisition,
     RasterSink,
+    Rendered,
     build_schedule,
     render_window,
 )
-from monitor.simulate.surface import Surface, centre_mask, epoch_day
+from monitor.simulate.surface import Surface
 from monitor.simulate.truth import BlockTruth, build_truth
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 BoolA = NDArray[np.bool_]
 
@@ -94,6 +99,9 @@ class PortfolioSpec:
     window
         Processing window side (10 m pixels, a multiple of 512): bounds memory at large
         sizes.
+    threads
+        Windows rendered concurrently (helps only when the scene has several windows, i.e.
+        ``size > window``); the output does not depend on it.
     """
 
     size: int = 320
@@ -106,6 +114,7 @@ class PortfolioSpec:
     origin: tuple[float, float] = (600000.0, 9300000.0)
     cloud_truth: bool = True
     window: int = 1024
+    threads: int = 2
 
     def validate(self) -> None:
         """Raise :class:`SimulationError` describing every impossible parameter."""
@@ -117,10 +126,12 @@ class PortfolioSpec:
                             f"{S2_TILE_PX} (a full Sentinel-2 tile) pixels, got {self.size}")
         elif self.size % 2:
             problems.append(f"size must be even (20 m bands have size/2 pixels), got "
-                            f"{self.size}; use {self.size + 1}")
+                            f"{self.size}; use {self.size - 1} or {self.size + 1}")
         if not isinstance(self.seed, int) or self.seed < 0:
             problems.append(f"seed must be a non-negative int, got {self.seed!r}")
-        if not (isinstance(self.start, date) and isinstance(self.end, date)):
+        start: object = self.start
+        end: object = self.end
+        if not (isinstance(start, date) and isinstance(end, date)):
             problems.append("start and end must be datetime.date objects")
         elif self.end <= self.start:
             problems.append(f"end ({self.end}) must be after start ({self.start})")
@@ -131,6 +142,8 @@ class PortfolioSpec:
             problems.append(f"origin {self.origin} must be on a multiple of 60 m (S2 grids)")
         if not (32701 <= self.epsg <= 32760 or 32601 <= self.epsg <= 32660):
             problems.append(f"epsg must be a WGS 84 / UTM zone code, got {self.epsg}")
+        if not isinstance(self.threads, int) or self.threads < 1:
+            problems.append(f"threads must be a positive int, got {self.threads!r}")
         if self.window < 512 or self.window % 512:
             problems.append(f"window must be a positive multiple of 512, got {self.window}")
         if problems:
@@ -204,6 +217,8 @@ def _atomic_write_text(path: Path, text: str) -> None:
 
 def _prepare(out: Path) -> None:
     """Create ``out``; remove a previous portfolio's scenes/ and truth/ (and nothing else)."""
+    if out.exists() and not out.is_dir():
+        raise SimulationError(f"output path {out} exists and is not a folder; choose a folder")
     out.mkdir(parents=True, exist_ok=True)
     scenes, truth = out / "scenes", out / "truth"
     foreign: list[str] = []
@@ -246,7 +261,7 @@ def _weathers(spec: PortfolioSpec, acqs: list[Acquisition], bases: CloudBases
 
 def generate_portfolio(
     out: Path,
-    spec: PortfolioSpec = PortfolioSpec(),  # noqa: B008 - frozen, immutable default
+    spec: PortfolioSpec = PortfolioSpec(),
     *,
     progress: Callable[[int, int], None] | None = None,
 ) -> Portfolio:
@@ -293,58 +308,15 @@ def generate_portfolio(
     weathers = _weathers(spec, acqs, bases)
     block = BlockTruth.make(surface.block, registry, acqs[0].day, acqs[-1].day)
 
-    size, half = spec.size, spec.size // 2
-    windows = _windows(size, spec.window)
     scene_records: list[dict[str, Any]] = []
-    for i, acq in enumerate(acqs):
-        d = scenes_dir / acq.scene_id
-        d.mkdir()
-        sinks = {b: RasterSink(d / f"{b}.tif", size, size, "uint16", spec.transform, spec.crs,
-                               0, spec.blocksize, "average") for b in BANDS_10M}
-        sinks.update({b: RasterSink(d / f"{b}.tif", half, half, "uint16", spec.transform20,
-                                    spec.crs, 0, spec.blocksize, "average")
-                      for b in BANDS_20M})
-        sinks["scl"] = RasterSink(d / "scl.tif", half, half, "uint8", spec.transform20,
-                                  spec.crs, 0, spec.blocksize, "nearest")
-        mask_sink = (RasterSink(truth_dir / "masks" / f"{acq.scene_id}.tif", size, size,
-                                "uint8", spec.transform, spec.crs, None, spec.blocksize,
-                                "nearest") if spec.cloud_truth else None)
-        weather = weathers[acq.day]
-        flagged = valid = 0
-        stats = _SceneStats()
-        for r0, r1, c0, c1 in windows:
-            rw = render_window(surface, weather, acq, noise, spec.seed, r0, r1, c0, c1)
-            for k, b in enumerate(BANDS_10M):
-                sinks[b].write(rw.dn10[k], r0, c0)
-            for k, b in enumerate(BANDS_20M):
-                sinks[b].write(rw.dn20[k], r0 // 2, c0 // 2)
-            sinks["scl"].write(rw.scl, r0 // 2, c0 // 2)
-            if mask_sink is not None:
-                mask_sink.write(rw.truth, r0, c0)
-            flagged += int(np.isin(rw.scl, (8, 9, 10)).sum())
-            valid += int((rw.scl != 0).sum())
-            stats.add(rw.truth, rw.scl)
-            if r0 < lay.BLOCK_PX and c0 < lay.BLOCK_PX:
-                block.observe(acq, rw, r0, c0)
-        for s in sinks.values():
-            s.close()
-        if mask_sink is not None:
-            mask_sink.close()
-        cover = 100.0 * flagged / valid if valid else 100.0
-        meta = acq.metadata(spec.tile, cover)
-        _atomic_write_text(d / "scene.json", json.dumps(meta, indent=2) + "\n")
-        scene_records.append({
-            **meta, "date": acq.day.isoformat(), "kind": acq.kind,
-            "duplicate_of": acq.duplicate_of, "regime": weather.regime,
-            "target_cloud_cover": round(100.0 * weather.target_cover, 2),
-            "thin_cirrus": weather.cirrus is not None,
-            "scl_false_cloud_on_tailings": weather.tailings_false_cloud,
-            "saturated_pixels": stats.saturated, **stats.summary(),
-            "concession_clear_fraction": block.clear_fractions(acq.scene_id),
-        })
-        if progress is not None:
-            progress(i + 1, len(acqs))
-        log.debug("scene %s done (%d/%d)", acq.scene_id, i + 1, len(acqs))
+    ctx = _Context(spec, surface, noise, block, scenes_dir, truth_dir,
+                   _windows(spec.size, spec.window))
+    with ThreadPoolExecutor(max_workers=spec.threads) as pool:
+        for i, acq in enumerate(acqs):
+            scene_records.append(_write_scene(ctx, acq, weathers[acq.day], pool))
+            if progress is not None:
+                progress(i + 1, len(acqs))
+            log.debug("scene %s done (%d/%d)", acq.scene_id, i + 1, len(acqs))
 
     truth = build_truth(spec_info={
         "generator": "monitor.simulate", "truth_version": 1, "seed": spec.seed,
@@ -352,13 +324,14 @@ def generate_portfolio(
         "transform": list(spec.transform)[:6], "pixel_size_m": 10,
         "start": spec.start.isoformat(), "end": spec.end.isoformat(),
         "revisit_days": spec.revisit_days,
-    }, acqs=acqs, scene_records=scene_records, block=block, spec_size=size,
+    }, acqs=acqs, scene_records=scene_records, block=block, spec_size=spec.size,
         write_raster=lambda rel, arr: _write_truth_raster(truth_dir / rel, arr, spec))
     truth["cloud_model"] = {
         "shadow_offset_px_rows_cols": list(SHADOW_OFFSET_PX),
         "max_missed_ring_px": MAX_RING_PX,
         "max_missed_penumbra_px": MAX_PENUMBRA_PX,
         "ring_distance": "euclidean, 10 m pixels, from SCL {8, 9} upsampled to 10 m",
+        "masks": "masks/<scene_id>.tif (uint8 bits, 10 m)" if spec.cloud_truth else None,
         "mask_bits": {"cloud": BIT_CLOUD, "haze": BIT_HAZE, "missed_by_scl": BIT_MISSED,
                       "shadow": BIT_SHADOW, "cirrus": BIT_CIRRUS, "nodata": BIT_NODATA,
                       "saturated": BIT_SATURATED},
@@ -367,6 +340,83 @@ def generate_portfolio(
     _atomic_write_text(truth_path, json.dumps(truth, indent=1, ensure_ascii=False) + "\n")
     return Portfolio(out, scenes_dir, registry_path, truth_path,
                      tuple(a.scene_id for a in acqs), truth)
+
+
+@dataclass(frozen=True)
+class _Context:
+    spec: PortfolioSpec
+    surface: Surface
+    noise: NoiseBank
+    block: BlockTruth
+    scenes_dir: Path
+    truth_dir: Path
+    windows: list[tuple[int, int, int, int]]
+
+
+def _ordered_map(pool: ThreadPoolExecutor, fn: Callable[[_T], _R], items: list[_T],
+                 ahead: int) -> Iterator[tuple[_T, _R]]:
+    """Like ``pool.map`` in order, with at most ``ahead`` results pending (bounded memory)."""
+    pending: deque[tuple[_T, Future[_R]]] = deque()
+    for item in items:
+        pending.append((item, pool.submit(fn, item)))
+        if len(pending) >= ahead:
+            it, fut = pending.popleft()
+            yield it, fut.result()
+    while pending:
+        it, fut = pending.popleft()
+        yield it, fut.result()
+
+
+def _write_scene(ctx: _Context, acq: Acquisition, weather: Weather, pool: ThreadPoolExecutor
+                 ) -> dict[str, Any]:
+    """Render and write one scene; returns its truth record."""
+    spec = ctx.spec
+    size, half = spec.size, spec.size // 2
+    d = ctx.scenes_dir / acq.scene_id
+    d.mkdir()
+    sinks = {b: RasterSink(d / f"{b}.tif", size, size, "uint16", spec.transform, spec.crs,
+                           0, spec.blocksize, "average") for b in BANDS_10M}
+    sinks.update({b: RasterSink(d / f"{b}.tif", half, half, "uint16", spec.transform20,
+                                spec.crs, 0, spec.blocksize, "average") for b in BANDS_20M})
+    sinks["scl"] = RasterSink(d / "scl.tif", half, half, "uint8", spec.transform20, spec.crs,
+                              0, spec.blocksize, "nearest")
+    mask_sink = (RasterSink(ctx.truth_dir / "masks" / f"{acq.scene_id}.tif", size, size,
+                            "uint8", spec.transform, spec.crs, None, spec.blocksize, "nearest")
+                 if spec.cloud_truth else None)
+    flagged = valid = 0
+    stats = _SceneStats()
+
+    def render(win: tuple[int, int, int, int]) -> Rendered:
+        return render_window(ctx.surface, weather, acq, ctx.noise, spec.seed, *win)
+
+    for (r0, _r1, c0, _c1), rw in _ordered_map(pool, render, ctx.windows, spec.threads + 1):
+        for k, b in enumerate(BANDS_10M):
+            sinks[b].write(rw.dn10[k], r0, c0)
+        for k, b in enumerate(BANDS_20M):
+            sinks[b].write(rw.dn20[k], r0 // 2, c0 // 2)
+        sinks["scl"].write(rw.scl, r0 // 2, c0 // 2)
+        if mask_sink is not None:
+            mask_sink.write(rw.truth, r0, c0)
+        flagged += int(np.isin(rw.scl, (8, 9, 10)).sum())
+        valid += int((rw.scl != 0).sum())
+        stats.add(rw.truth, rw.scl)
+        ctx.block.observe(acq, rw, r0, c0)
+    for s in sinks.values():
+        s.close()
+    if mask_sink is not None:
+        mask_sink.close()
+    cover = 100.0 * flagged / valid if valid else 100.0
+    meta = acq.metadata(spec.tile, cover)
+    _atomic_write_text(d / "scene.json", json.dumps(meta, indent=2) + "\n")
+    return {
+        **meta, "date": acq.day.isoformat(), "kind": acq.kind,
+        "duplicate_of": acq.duplicate_of, "regime": weather.regime,
+        "target_cloud_cover": round(100.0 * weather.target_cover, 2),
+        "thin_cirrus": weather.cirrus is not None,
+        "scl_false_cloud_on_tailings": weather.tailings_false_cloud,
+        "saturated_pixels": stats.saturated, **stats.summary(),
+        "concession_clear_fraction": ctx.block.clear_fractions(acq.scene_id),
+    }
 
 
 @dataclass

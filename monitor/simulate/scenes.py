@@ -100,11 +100,13 @@ def _plume_on(day: date) -> tuple[float, int | None]:
 def build_schedule(start: date, end: date, revisit_days: int, tile: str) -> list[Acquisition]:
     """Acquisitions from ``start`` to ``end`` every ``revisit_days``, special scenes included.
 
-    Baselines: 03.01 before 2022-01-25 and 04.00 from then on; the first date on or after
-    2021-10-15 (if before the switch) is a reprocessed Collection-1 product (05.10); the first
-    date on or after 2022-03-15 is delivered twice (a second product with a later processing
-    time in its id and near-identical pixels); the first date on or after 2022-04-20 is
-    missing its western part (no data).
+    Baselines: 03.01 before 2022-01-25 and 04.00 from then on. When the series covers them,
+    the first date on or after 2021-10-15 is a reprocessed Collection-1 product (05.10); the
+    first date on or after 2022-03-15 is delivered twice (a second product with a later
+    processing time in its id and near-identical pixels); the first date on or after
+    2022-04-20 is missing its western part (no data). "Covers" means within
+    ``max(2 * revisit_days, 10)`` days of those anchors, so short benchmark series elsewhere
+    get only regular scenes.
     """
     days: list[date] = []
     d = start
@@ -113,9 +115,15 @@ def build_schedule(start: date, end: date, revisit_days: int, tile: str) -> list
         d += timedelta(days=revisit_days)
     if not days:
         raise SimulationError(f"no acquisition between {start} and {end}")
-    c1 = next((x for x in days if COLLECTION1_AFTER <= x < sp.BASELINE_SWITCH), None)
-    dup = next((x for x in days if x >= DUPLICATE_AFTER), None)
-    part = next((x for x in days if x >= PARTIAL_AFTER), None)
+    reach = timedelta(days=max(2 * revisit_days, 10))
+
+    def first_after(anchor: date, before: date | None = None) -> date | None:
+        limit = min(anchor + reach, before or anchor + reach)
+        return next((x for x in days if anchor <= x < limit), None)
+
+    c1 = first_after(COLLECTION1_AFTER, sp.BASELINE_SWITCH)
+    dup = first_after(DUPLICATE_AFTER)
+    part = first_after(PARTIAL_AFTER)
     # plume strengths: a bell over the acquisitions of each episode
     episode_days: dict[int, list[date]] = {}
     for x in days:
@@ -162,7 +170,6 @@ class Rendered:
     truth: U8  # (h, w) truth mask bits
     fractions: dict[str, F32]
     turbidity: F32 | None
-    surface10: F32  # noise-free, cloud-free surface reflectance (7, h, w)
 
 
 def _partial_nodata(r0: int, r1: int, c0: int, c1: int) -> NDArray[np.bool_]:
@@ -178,9 +185,11 @@ def render_window(surface: Surface, weather: Weather, acq: Acquisition, noise: N
     """Render one window (10 m bounds ``[r0:r1, c0:c1]``, even) of one acquisition."""
     h, w = r1 - r0, c1 - c0
     h2, w2 = h // 2, w // 2
-    rng = np.random.default_rng([seed, 23, acq.day.toordinal(), acq.noise_stream, r0, c0])
+    # SCL quirks depend on the date only; sensor noise also on the product (duplicates differ)
+    rng = np.random.default_rng([seed, 23, acq.day.toordinal(), r0, c0])
+    rng_noise = np.random.default_rng([seed, 29, acq.day.toordinal(), acq.noise_stream, r0, c0])
     surf, fr, turb = surface.reflectance(r0, r1, c0, c1, acq.day, acq.plume)
-    atm: Atmosphere = atmosphere(weather, r0, r1, c0, c1)
+    atm: Atmosphere = atmosphere(weather, r0, r1, c0, c1, surface.size)
     refl = surf * np.float32(weather.brightness)
     refl[0] += np.float32(weather.haze)
     refl[1] += np.float32(0.5 * weather.haze)
@@ -201,11 +210,11 @@ def render_window(surface: Surface, weather: Weather, acq: Acquisition, noise: N
     off = acq.boa_add_offset
     dn10 = np.empty((4, h, w), np.uint16)
     for b in range(4):
-        band = refl[b] + sp.NOISE_SIGMA[b] * noise.take(rng, (h, w))
+        band = refl[b] + sp.NOISE_SIGMA[b] * noise.take(rng_noise, (h, w))
         sp.encode_dn(band, off, out=dn10[b])
     dn20 = np.empty((3, h2, w2), np.uint16)
     for i, b in enumerate(range(4, 7)):
-        band = r20[b - 1] + sp.NOISE_SIGMA[b] * noise.take(rng, (h2, w2))
+        band = r20[b - 1] + sp.NOISE_SIGMA[b] * noise.take(rng_noise, (h2, w2))
         sp.encode_dn(band, off, out=dn20[i])
 
     # --- scene classification (Sen2Cor-like, 20 m) ---------------------------------------
@@ -259,7 +268,7 @@ def render_window(surface: Surface, weather: Weather, acq: Acquisition, noise: N
         dn20[:, nod20] = 0
         scl[nod20] = 0
         truth[nod10] = BIT_NODATA
-    return Rendered(dn10, dn20, scl, truth, fr, turb, surf)
+    return Rendered(dn10, dn20, scl, truth, fr, turb)
 
 
 # --- writing -----------------------------------------------------------------------------

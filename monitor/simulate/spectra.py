@@ -155,6 +155,6 @@ def encode_dn(refl: F32, offset: int, out: NDArray[np.uint16] | None = None) -> 
     tmp -= np.float32(offset)
     np.clip(tmp, 1.0, 65534.0, out=tmp)
     if out is None:
-        return tmp.astype(np.uint16)
+        out = np.empty(tmp.shape, np.uint16)
     out[...] = tmp
     return out

@@ -57,7 +57,8 @@ def centre_mask(geom: BaseGeometry, h: int, w: int, r0: int = 0, c0: int = 0) ->
     m = rasterio.features.rasterize([(geom, 1)], out_shape=(h, w),
                                     transform=Affine(10.0, 0, c0 * 10.0, 0, 10.0, r0 * 10.0),
                                     dtype="uint8")
-    return m.astype(bool)
+    out: NDArray[np.bool_] = m.astype(bool)
+    return out
 
 
 @dataclass
@@ -81,18 +82,24 @@ class Block:
     river_px: NDArray[np.bool_] = field(default_factory=lambda: np.zeros((0, 0), bool))
 
 
-def _growth_onsets(source: NDArray[np.bool_], start: date, days: int) -> NDArray[np.int32]:
-    """Onset per pixel for a front advancing from ``source`` over ``days`` days."""
+def _growth_onsets(source: NDArray[np.bool_], region: F32, start: date, days: int
+                   ) -> NDArray[np.int32]:
+    """Onset per pixel for a front advancing from ``source`` across ``region`` in ``days``."""
     dist = ndimage.distance_transform_edt(~source)
-    dmax = float(dist.max()) or 1.0
-    onset = epoch_day(start) + np.rint(dist / dmax * days)
-    return onset.astype(np.int32)
+    inside = region > 0
+    dmax = float(dist[inside].max()) if inside.any() else 1.0
+    dist = np.minimum(dist, dmax)
+    onset: NDArray[np.int32] = (epoch_day(start) + np.rint(dist / dmax * days)).astype(np.int32)
+    return onset
 
 
 def build_block() -> Block:
     """Rasterise the demo block's cover and events (about 0.1 s)."""
     n = lay.BLOCK_PX
-    frac = lambda g: fraction_raster(g, 0, 0, n, n)  # noqa: E731
+
+    def frac(g: BaseGeometry) -> F32:
+        return fraction_raster(g, 0, 0, n, n)
+
     lake_g = Polygon(lay.PIT_LAKE)
     pits = Polygon(lay.PIT_COMPLIANT).difference(lake_g).union(Polygon(lay.PIT_PLUME))
     tail_before_g = Polygon(lay.TAILINGS_BEFORE)
@@ -112,13 +119,15 @@ def build_block() -> Block:
         transitions.append(Transition(c.event_id, c.concession_id, "forest", "soil", f, onset))
     growth_g = Polygon(lay.TAILINGS_GROWTH).difference(tail_before_g)
     before_mask = centre_mask(tail_before_g, n, n)
+    growth = frac(growth_g)
     transitions.append(Transition(
-        "tailings-growth", "demo-tailings", "forest", "tailings", frac(growth_g),
-        _growth_onsets(before_mask, lay.TAILINGS_ONSET, lay.GROWTH_DAYS)))
-    pond_growth_g = pond_after_g.difference(pond_before_g)
+        "tailings-growth", "demo-tailings", "forest", "tailings", growth,
+        _growth_onsets(before_mask, growth, lay.TAILINGS_ONSET, lay.GROWTH_DAYS)))
+    pond_growth = frac(pond_after_g.difference(pond_before_g))
     transitions.append(Transition(
-        "pond-growth", "demo-tailings", "tailings", "pond", frac(pond_growth_g),
-        _growth_onsets(centre_mask(pond_before_g, n, n), lay.TAILINGS_ONSET, lay.GROWTH_DAYS)))
+        "pond-growth", "demo-tailings", "tailings", "pond", pond_growth,
+        _growth_onsets(centre_mask(pond_before_g, n, n), pond_growth, lay.TAILINGS_ONSET,
+                       lay.GROWTH_DAYS)))
     return Block(static, transitions, static["river"] > 0)
 
 
@@ -162,7 +171,7 @@ class Surface:
         self._gaps = WrappedField(t2, 97, 163, transpose=True)
         self._pasture: WrappedField | None = None
         self._canga: WrappedField | None = None
-        self._river_cache: dict[tuple[int, int, int, int], F32] = {}
+        self._river_cache: dict[tuple[int, int, int, int], F32 | None] = {}
         if size > lay.BLOCK_PX:
             self._pasture = WrappedField(
                 periodic_field(rng, 1024, beta=3.0, longest_px=1024, shortest_px=3), 300, 40,
@@ -176,8 +185,10 @@ class Surface:
         h, w = r1 - r0, c1 - c0
         key = (r0, r1, c0, c1)
         if key not in self._river_cache:
-            self._river_cache[key] = fraction_raster(self._river_geom, r0, c0, h, w)
-        river = self._river_cache[key]
+            frac = fraction_raster(self._river_geom, r0, c0, h, w)
+            self._river_cache[key] = frac if frac.any() else None  # keep memory bounded
+        cached = self._river_cache[key]
+        river = np.zeros((h, w), np.float32) if cached is None else cached.copy()
         out: dict[str, F32] = {"river": river}
         if self._pasture is not None and self._canga is not None:
             rows = np.arange(r0, r1, dtype=np.int64)

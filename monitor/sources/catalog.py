@@ -84,8 +84,9 @@ def scene_from_item(item: pystac.Item, provider: str) -> Scene:
     raster_scale, raster_offset = _raster_scale_offset(item, ref_key)
     baseline = props.get("s2:processing_baseline") or props.get("processing:version")
     if is_landsat:
-        scale = raster_scale if raster_scale is not None else LANDSAT_C2_SCALE
-        offset = raster_offset if raster_scale is not None else LANDSAT_C2_OFFSET
+        scale, offset = LANDSAT_C2_SCALE, LANDSAT_C2_OFFSET
+        if raster_scale is not None:
+            scale, offset = raster_scale, raster_offset or 0.0
         offset_applied, reason = True, "Landsat C2 L2 scale/offset"
         tile = f"{props.get('landsat:wrs_path', '')}{props.get('landsat:wrs_row', '')}"
         qa_kind = "qa_pixel" if "qa_pixel" in assets else "spectral_screen"
@@ -102,8 +103,8 @@ def scene_from_item(item: pystac.Item, provider: str) -> Scene:
             raise SourceError(f"STAC item {item.id}: {exc}") from None
         scale, offset, offset_applied, reason = (
             scaling.scale, scaling.offset, scaling.offset_applied, scaling.reason)
-        tile = str(props.get("s2:mgrs_tile") or props.get("grid:code") or props.get("mgrs:grid_square")
-                   or "")
+        tile = str(props.get("s2:mgrs_tile") or props.get("grid:code")
+                   or props.get("mgrs:grid_square") or "")
         qa_kind = "scl" if "scl" in assets else "spectral_screen"
     return Scene(
         scene_id=item.id,

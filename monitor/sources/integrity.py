@@ -112,11 +112,11 @@ def inspect_raster(path: str | os.PathLike[str]) -> RasterInfo:
             return RasterInfo(
                 path=p,
                 crs=crs,
-                transform=tuple(transform)[:6],  # type: ignore[arg-type]
+                transform=tuple(transform)[:6],
                 shape=(ds.height, ds.width),
                 dtype=ds.dtypes[0],
                 nodata=ds.nodata,
-                bounds=tuple(ds.bounds),  # type: ignore[arg-type]
+                bounds=tuple(ds.bounds),
                 size_bytes=stat.st_size,
                 mtime_ns=stat.st_mtime_ns,
             )

@@ -28,6 +28,7 @@ from typing import Any
 
 import dask.array as da
 import numpy as np
+import xarray as xr
 from scipy import ndimage
 
 from monitor.errors import SourceError
@@ -191,8 +192,8 @@ def landsat_scaling(mtl: Mapping[str, str], band_numbers: list[int]) -> Scaling:
             pairs.add((float(mult), float(add)))
     if len(pairs) != 1:
         raise SourceError(
-            f"Landsat bands {band_numbers} have different reflectance scale/offset {sorted(pairs)}; "
-            "this product is not Collection 2 Level-2 as USGS ships it"
+            f"Landsat bands {band_numbers} have different reflectance scale/offset "
+            f"{sorted(pairs)}; this product is not Collection 2 Level-2 as USGS ships it"
         )
     scale, offset = pairs.pop()
     return Scaling(scale, offset, True, "REFLECTANCE_MULT/ADD from the MTL")
@@ -218,6 +219,8 @@ def _where(cond: Any, a: Any, b: Any) -> Any:
 
 
 def _isin(arr: Any, values: tuple[int, ...]) -> Any:
+    if isinstance(arr, xr.DataArray):
+        return arr.isin(list(values))  # lazy when dask-backed
     if isinstance(arr, da.Array):
         return da.isin(arr, list(values))
     return np.isin(arr, list(values))
@@ -230,22 +233,25 @@ def _bit(arr: Any, bit: int) -> Any:
 def dilate(mask: Any, pixels: int) -> Any:
     """Dilate a boolean ``(..., y, x)`` mask by ``pixels`` with a disc, per 2-D slice.
 
-    Dask arrays are processed block by block with an overlap of ``pixels``, so the result is
-    identical to the numpy result.
+    Dask arrays (bare or inside an xarray DataArray) are processed block by block with an
+    overlap of ``pixels``, so the result is identical to the numpy result and stays lazy.
     """
     if pixels <= 0:
         return mask
+    if isinstance(mask, xr.DataArray):
+        return mask.copy(data=dilate(mask.data, pixels))
     yy, xx = np.mgrid[-pixels : pixels + 1, -pixels : pixels + 1]
     disc = (yy**2 + xx**2) <= pixels**2
     structure = disc.reshape((1,) * (mask.ndim - 2) + disc.shape)
 
     def _block(block: np.ndarray) -> np.ndarray:
-        return ndimage.binary_dilation(block, structure=structure)
+        return np.asarray(ndimage.binary_dilation(block, structure=structure), dtype=bool)
 
     if isinstance(mask, da.Array):
         depth = {i: 0 for i in range(mask.ndim - 2)}
         depth.update({mask.ndim - 2: pixels, mask.ndim - 1: pixels})
-        return da.map_overlap(_block, mask, depth=depth, boundary="none", dtype=bool)
+        return da.map_overlap(  # type: ignore[no-untyped-call]
+            _block, mask, depth=depth, boundary="none", dtype=bool)
     return _block(np.asarray(mask))
 
 
@@ -313,8 +319,11 @@ def scl_masks(scl: Any, valid: Any, green: Any, swir16: Any, *, dilation_px: int
 
 def qa_pixel_masks(qa: Any, valid: Any, green: Any, swir16: Any, *, dilation_px: int = 1,
                    swir_threshold: float = 0.03) -> MaskSet:
-    """Masks from a Landsat Collection 2 QA_PIXEL band (bits: 0 fill, 1 dilated cloud,
-    2 cirrus, 3 cloud, 4 shadow, 5 snow, 7 water)."""
+    """Masks from a Landsat Collection 2 QA_PIXEL band.
+
+    Bits: 0 fill, 1 dilated cloud, 2 cirrus, 3 cloud, 4 shadow, 5 snow, 7 water. Cloud,
+    cirrus and shadow are dilated by ``dilation_px`` beyond USGS's own dilation.
+    """
     cloudy = _bit(qa, QA_DILATED_CLOUD) | _bit(qa, QA_CIRRUS) | _bit(qa, QA_CLOUD) | _bit(
         qa, QA_SHADOW)
     flagged = dilate(cloudy, dilation_px)
