@@ -116,6 +116,11 @@ class IndexSpec:
 
 def _safe_divide(num: Array, den: Array) -> Array:
     """Return ``num / den``, NaN where ``den == 0``."""
+    if isinstance(num, np.ndarray) and isinstance(den, np.ndarray) and num.ndim:
+        quotient: Array = num / den  # eager: the caller's errstate silences 0/0
+        quotient[den == 0] = np.nan  # fresh array: mask in place, no temporary copy
+        return quotient
+    # lazy (dask) or scalar: divide runs later, outside any errstate, so never divide by 0
     nonzero = den != 0
     result: Array = np.where(nonzero, num / np.where(nonzero, den, 1.0), np.nan)
     return result
@@ -134,6 +139,12 @@ def _single_scattering(rho: Array, a: float, c: float) -> Array:
 def _within(values: Array, valid_range: tuple[float, float]) -> Array:
     """Return ``values`` with everything outside the closed ``valid_range`` set to NaN."""
     lo, hi = valid_range
+    if isinstance(values, np.ndarray) and values.ndim and values.dtype.kind == "f":
+        # the formulas return fresh arrays: mask in place (NaN compares False, stays NaN)
+        outside = values < lo
+        outside |= values > hi
+        values[outside] = np.nan
+        return values
     result: Array = np.where((values >= lo) & (values <= hi), values, np.nan)
     return result
 
