@@ -1,0 +1,1 @@
+"""Indicators: vegetation loss, water turbidity, tailings footprint (one module each)."""
