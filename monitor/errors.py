@@ -71,3 +71,46 @@ class GeometryRepairWarning(MonitorWarning):
 
 class SceneSkippedWarning(MonitorWarning):
     """A scene was left out of a cube; the reason is recorded on the cube."""
+
+
+class AlertError(MonitorError):
+    """Root of the alert store's errors (store, lifecycle, review, export)."""
+
+
+class AlertStoreError(AlertError):
+    """The alert store cannot be opened, read or written.
+
+    Raised for a file that is not an alert store, a schema newer than this version of the
+    monitor, a finding that cannot be stored (e.g. a geometry without a CRS), or an I/O
+    failure. The message names the store file and says how to fix the problem.
+    """
+
+
+class AlertStoreBusyError(AlertStoreError):
+    """Another writer kept the alert store locked past the busy timeout (retryable)."""
+
+
+class AlertNotFoundError(AlertError):
+    """No alert with the given id is in the store."""
+
+
+class InvalidTransitionError(AlertError):
+    """A lifecycle or review change the alert's current state does not allow.
+
+    The message names the alert, its current state and the transitions allowed from it.
+    """
+
+
+class InvalidReviewError(InvalidTransitionError):
+    """A review without what it requires (e.g. a dismissal without a listed reason)."""
+
+
+class AlertExportError(AlertError):
+    """Alerts cannot be exported (unknown format, unwritable folder, writer failure)."""
+
+
+class IndicatorResultError(MonitorError):
+    """An indicator result breaks its contract (columns, concession, indicator or dates).
+
+    Raised by :mod:`monitor.compliance`; it points at a bug in an indicator, not at data.
+    """

@@ -118,6 +118,9 @@ def test_cloud_flagged_water_kept_only_when_swir_says_water() -> None:
     # a real cloud is bright in SWIR: not water even if MNDWI > 0
     real_cloud = _scl_case(8, 0.3, green=0.4)
     assert not real_cloud.water[0, 4, 4]
+    # shadow and cirrus really change water's colour: never rescued, however dark in SWIR
+    assert not _scl_case(3, 0.01, green=0.08).water[0, 4, 4]
+    assert not _scl_case(10, 0.01, green=0.08).water[0, 4, 4]
 
 
 def test_qa_pixel_bits() -> None:

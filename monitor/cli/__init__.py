@@ -12,7 +12,9 @@ import click
 from rasterio.errors import NotGeoreferencedWarning
 
 from monitor import __version__
+from monitor.cli.alerts import alerts
 from monitor.cli.aoi import aoi
+from monitor.cli.check import check_command
 from monitor.cli.demo import demo
 
 
@@ -33,4 +35,6 @@ def main(verbose: int) -> None:
 
 
 main.add_command(aoi)
+main.add_command(check_command)
+main.add_command(alerts)
 main.add_command(demo)

@@ -50,8 +50,6 @@ SCL_CLOUD_MEDIUM, SCL_CLOUD_HIGH, SCL_CIRRUS, SCL_SNOW = 8, 9, 10, 11
 #: Always masked (SCIENCE.md 2).
 SCL_ALWAYS_MASKED = (SCL_NODATA, SCL_SATURATED, SCL_SHADOW, SCL_CLOUD_MEDIUM, SCL_CLOUD_HIGH,
                      SCL_CIRRUS)
-#: Cloud and shadow classes, dilated before masking.
-SCL_CLOUD_OR_SHADOW = (SCL_SHADOW, SCL_CLOUD_MEDIUM, SCL_CLOUD_HIGH, SCL_CIRRUS)
 SCL_KEEP_VEGETATION = (SCL_VEGETATION, SCL_NOT_VEGETATED, SCL_UNCLASSIFIED)
 SCL_KEEP_TAILINGS = (SCL_VEGETATION, SCL_NOT_VEGETATED, SCL_WATER, SCL_UNCLASSIFIED)
 
@@ -280,11 +278,16 @@ class MaskSet:
     water_flag: Any
 
 
-def _water_mask(valid: Any, flagged: Any, water_flag: Any, green: Any, swir16: Any,
+def _water_mask(valid: Any, cloud: Any, other: Any, water_flag: Any, green: Any, swir16: Any,
                 swir_threshold: float) -> Any:
-    """Water-like and either unflagged or passing the SWIR check (water is dark in SWIR)."""
+    """Water-like pixels outside every flag, plus cloud-flagged ones the SWIR check rescues.
+
+    Only a cloud flag can be a misread (turbid water and tailings ponds look like cloud to
+    SCL and Fmask); shadow and cirrus really darken or brighten water, so pixels under them
+    are never rescued.
+    """
     water_like = water_flag | ((green - swir16) > 0)  # MNDWI > 0, without dividing
-    return valid & water_like & (~flagged | (swir16 < swir_threshold))
+    return valid & water_like & ~other & (~cloud | (swir16 < swir_threshold))
 
 
 def scl_masks(scl: Any, valid: Any, green: Any, swir16: Any, *, dilation_px: int = 3,
@@ -304,15 +307,16 @@ def scl_masks(scl: Any, valid: Any, green: Any, swir16: Any, *, dilation_px: int
     swir_threshold
         A cloud-flagged pixel still counts as water when swir16 is below this.
     """
-    flagged = dilate(_isin(scl, SCL_CLOUD_OR_SHADOW), dilation_px)
-    base = valid & ~_isin(scl, SCL_ALWAYS_MASKED) & ~flagged
+    cloud = dilate(_isin(scl, (SCL_CLOUD_MEDIUM, SCL_CLOUD_HIGH)), dilation_px)
+    other = dilate(_isin(scl, (SCL_SHADOW, SCL_CIRRUS)), dilation_px)
+    base = valid & ~_isin(scl, SCL_ALWAYS_MASKED) & ~cloud & ~other
     water_flag = scl == SCL_WATER
     water_valid = valid & ~_isin(scl, (SCL_NODATA, SCL_SATURATED))
     return MaskSet(
         clear=base,
         vegetation=base & _isin(scl, SCL_KEEP_VEGETATION),
         tailings=base & _isin(scl, SCL_KEEP_TAILINGS),
-        water=_water_mask(water_valid, flagged, water_flag, green, swir16, swir_threshold),
+        water=_water_mask(water_valid, cloud, other, water_flag, green, swir16, swir_threshold),
         water_flag=water_flag,
     )
 
@@ -324,18 +328,17 @@ def qa_pixel_masks(qa: Any, valid: Any, green: Any, swir16: Any, *, dilation_px:
     Bits: 0 fill, 1 dilated cloud, 2 cirrus, 3 cloud, 4 shadow, 5 snow, 7 water. Cloud,
     cirrus and shadow are dilated by ``dilation_px`` beyond USGS's own dilation.
     """
-    cloudy = _bit(qa, QA_DILATED_CLOUD) | _bit(qa, QA_CIRRUS) | _bit(qa, QA_CLOUD) | _bit(
-        qa, QA_SHADOW)
-    flagged = dilate(cloudy, dilation_px)
+    cloud = dilate(_bit(qa, QA_DILATED_CLOUD) | _bit(qa, QA_CLOUD), dilation_px)
+    other = dilate(_bit(qa, QA_CIRRUS) | _bit(qa, QA_SHADOW), dilation_px)
     valid = valid & ~_bit(qa, QA_FILL)
-    base = valid & ~flagged
+    base = valid & ~cloud & ~other
     snow = _bit(qa, QA_SNOW)
     water_flag = _bit(qa, QA_WATER)
     return MaskSet(
         clear=base,
         vegetation=base & ~snow & ~water_flag,
         tailings=base & ~snow,
-        water=_water_mask(valid, flagged, water_flag, green, swir16, swir_threshold),
+        water=_water_mask(valid, cloud, other, water_flag, green, swir16, swir_threshold),
         water_flag=water_flag,
     )
 
@@ -370,13 +373,13 @@ def spectral_screen_masks(bands: Mapping[str, Any], valid: Any, *, dilation_px: 
              & (nir > 0.75 * swir16))
     water_like = (green - swir16) > 0
     shadow = (nir < 0.04) & (swir16 < 0.04) & ~water_like
-    flagged = dilate(cloud | shadow, dilation_px)
-    base = valid & ~flagged
+    cloud_d, shadow_d = dilate(cloud, dilation_px), dilate(shadow, dilation_px)
+    base = valid & ~cloud_d & ~shadow_d
     no_flag = water_like & ~water_like  # no quality layer: no flagged water
     return MaskSet(
         clear=base,
         vegetation=base & ~water_like,
         tailings=base,
-        water=_water_mask(valid, flagged, no_flag, green, swir16, swir_threshold),
+        water=_water_mask(valid, cloud_d, shadow_d, no_flag, green, swir16, swir_threshold),
         water_flag=no_flag,
     )

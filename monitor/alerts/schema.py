@@ -1,0 +1,266 @@
+"""SQLite schema of the alert store, and opening a store file safely.
+
+Every connection runs with ``journal_mode=WAL``, ``synchronous=FULL``, a busy timeout and
+foreign keys on (RELIABILITY.md). The schema is versioned with ``PRAGMA user_version`` and
+the file is marked as an alert store with ``PRAGMA application_id``; it is created in one
+``BEGIN IMMEDIATE`` transaction, so two processes opening a new file at once are safe.
+
+Tables
+------
+``findings``
+    One row per :class:`~monitor.findings.Finding` (``finding_id`` primary key; immutable).
+``alerts``
+    One row per alert (``alert_id`` = ``Finding.alert_key``; the natural key
+    concession, indicator, zone_id, onset, standard id and version is also unique).
+``transitions``
+    Append-only log of every lifecycle, review and severity change: who, when, why.
+    A change caused by a finding is unique per (alert, kind, from, to, finding).
+
+Dates are ISO ``YYYY-MM-DD`` text; times UTC ISO 8601 text; geometries WKB with their CRS
+as WKT beside them.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from monitor.errors import AlertStoreBusyError, AlertStoreError
+
+__all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "connect", "is_busy", "store_error", "transaction"]
+
+logger = logging.getLogger(__name__)
+
+#: ``PRAGMA application_id`` of an alert store ("CMAS").
+APPLICATION_ID = 0x434D4153
+#: Current schema version (``PRAGMA user_version``).
+SCHEMA_VERSION = 1
+
+_OUTCOMES = "'compliant', 'exceedance', 'indeterminate'"
+_SEVERITIES = "'notice', 'warning', 'violation'"
+
+_DDL = f"""
+CREATE TABLE findings (
+    finding_id       TEXT PRIMARY KEY,
+    alert_id         TEXT REFERENCES alerts(alert_id) DEFERRABLE INITIALLY DEFERRED,
+    concession_id    TEXT NOT NULL,
+    indicator        TEXT NOT NULL,
+    zone             TEXT NOT NULL,
+    zone_id          TEXT NOT NULL,
+    period_start     TEXT NOT NULL,
+    period_end       TEXT NOT NULL,
+    observed         TEXT NOT NULL,
+    value            REAL,
+    limit_value      REAL,
+    unit             TEXT NOT NULL,
+    outcome          TEXT NOT NULL CHECK (outcome IN ({_OUTCOMES})),
+    reason           TEXT NOT NULL,
+    severity         TEXT CHECK (severity IS NULL OR severity IN ({_SEVERITIES})),
+    confidence       TEXT NOT NULL,
+    n_clear_obs      INTEGER NOT NULL,
+    n_clear_px       INTEGER NOT NULL,
+    standard_id      TEXT NOT NULL,
+    standard_version TEXT NOT NULL,
+    event_id         TEXT,
+    onset            TEXT,
+    event_status     TEXT,
+    geometry_wkb     BLOB,
+    crs_wkt          TEXT,
+    details_json     TEXT NOT NULL,
+    content_sha256   TEXT NOT NULL,
+    run_id           TEXT,
+    created_at       TEXT NOT NULL,
+    created_by       TEXT NOT NULL,
+    CHECK (geometry_wkb IS NULL OR crs_wkt IS NOT NULL)
+);
+CREATE INDEX findings_alert ON findings(alert_id);
+CREATE INDEX findings_scope ON findings(concession_id, indicator, zone_id, outcome);
+
+CREATE TABLE alerts (
+    alert_id         TEXT PRIMARY KEY,
+    concession_id    TEXT NOT NULL,
+    indicator        TEXT NOT NULL,
+    zone             TEXT NOT NULL,
+    zone_id          TEXT NOT NULL,
+    onset            TEXT NOT NULL,
+    standard_id      TEXT NOT NULL,
+    standard_version TEXT NOT NULL,
+    state            TEXT NOT NULL CHECK (state IN ('provisional', 'confirmed', 'resolved')),
+    review           TEXT NOT NULL DEFAULT 'unreviewed' CHECK (review IN
+                     ('unreviewed', 'analyst_confirmed', 'dismissed', 'field_verified')),
+    severity         TEXT NOT NULL CHECK (severity IN ({_SEVERITIES})),
+    first_seen       TEXT NOT NULL,
+    last_seen        TEXT NOT NULL,
+    confirmed_at     TEXT,
+    resolved_at      TEXT,
+    finding_id       TEXT NOT NULL
+                     REFERENCES findings(finding_id) DEFERRABLE INITIALLY DEFERRED,
+    n_findings       INTEGER NOT NULL CHECK (n_findings >= 1),
+    value            REAL,
+    limit_value      REAL,
+    unit             TEXT NOT NULL,
+    geometry_wkb     BLOB,
+    crs_wkt          TEXT,
+    created_at       TEXT NOT NULL,
+    updated_at       TEXT NOT NULL,
+    UNIQUE (concession_id, indicator, zone_id, onset, standard_id, standard_version),
+    CHECK (geometry_wkb IS NULL OR crs_wkt IS NOT NULL)
+);
+CREATE INDEX alerts_list ON alerts(concession_id, state, severity, review);
+
+CREATE TABLE transitions (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    alert_id   TEXT NOT NULL REFERENCES alerts(alert_id) DEFERRABLE INITIALLY DEFERRED,
+    kind       TEXT NOT NULL CHECK (kind IN ('lifecycle', 'review', 'severity')),
+    from_state TEXT,
+    to_state   TEXT NOT NULL,
+    actor      TEXT NOT NULL CHECK (length(trim(actor)) > 0),
+    at         TEXT NOT NULL,
+    reason     TEXT,
+    note       TEXT,
+    finding_id TEXT,
+    run_id     TEXT
+);
+CREATE INDEX transitions_alert ON transitions(alert_id, seq);
+CREATE UNIQUE INDEX transitions_by_finding
+    ON transitions(alert_id, kind, coalesce(from_state, ''), to_state, finding_id)
+    WHERE finding_id IS NOT NULL;
+
+CREATE TRIGGER transitions_no_update BEFORE UPDATE ON transitions
+BEGIN SELECT RAISE(ABORT, 'transitions are append-only'); END;
+CREATE TRIGGER transitions_no_delete BEFORE DELETE ON transitions
+BEGIN SELECT RAISE(ABORT, 'transitions are append-only'); END;
+CREATE TRIGGER findings_no_update BEFORE UPDATE ON findings
+BEGIN SELECT RAISE(ABORT, 'findings are immutable'); END;
+"""
+
+
+def _statements(ddl: str) -> list[str]:
+    """Split the DDL into statements (triggers keep their ``; END``)."""
+    out: list[str] = []
+    buffer = ""
+    for piece in ddl.split(";"):
+        buffer += piece + ";"
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip(" \n;"):
+                out.append(buffer.strip())
+            buffer = ""
+    return out
+
+
+def is_busy(exc: sqlite3.Error) -> bool:
+    """Whether an SQLite error is a lock timeout (``database is locked`` / busy)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "locked" in str(exc)
+
+
+def store_error(path: Path, action: str, exc: sqlite3.Error) -> AlertStoreError:
+    """A typed error for an SQLite failure: busy (retryable) or permanent."""
+    if is_busy(exc):
+        return AlertStoreBusyError(
+            f"alert store {path}: could not {action}: another process kept the store locked "
+            f"past the busy timeout ({exc}); retry later or raise busy_timeout_s")
+    if "not a database" in str(exc):
+        return AlertStoreError(
+            f"{path} is not an SQLite database, so not an alert store; pass another --state "
+            f"file (or move this one away)")
+    return AlertStoreError(f"alert store {path}: could not {action} ({exc})")
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection, path: Path, action: str) -> Iterator[None]:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``; rollback on any error; SQLite errors typed."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.Error as exc:
+        raise store_error(path, action, exc) from exc
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException as exc:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.Error):
+            raise store_error(path, action, exc) from exc
+        raise
+
+
+def _is_current(conn: sqlite3.Connection) -> bool:
+    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    return bool(app_id == APPLICATION_ID and version == SCHEMA_VERSION)
+
+
+def _ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
+    if _is_current(conn):  # the common case needs no write lock
+        return
+    with transaction(conn, path, "create the schema"):
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if app_id == APPLICATION_ID and version == SCHEMA_VERSION:
+            return
+        if app_id == APPLICATION_ID and version > SCHEMA_VERSION:
+            raise AlertStoreError(
+                f"alert store {path} has schema version {version}, newer than this monitor "
+                f"({SCHEMA_VERSION}); upgrade concession-monitor to open it")
+        n_objects = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        if app_id != 0 or n_objects:
+            raise AlertStoreError(
+                f"{path} is an SQLite database but not an alert store (application_id "
+                f"{app_id:#x}, {n_objects} schema objects); pass another --state file")
+        for statement in _statements(_DDL):
+            conn.execute(statement)
+        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        logger.info("created alert store %s (schema %d)", path, SCHEMA_VERSION)
+
+
+def connect(path: Path, busy_timeout_s: float, create: bool) -> sqlite3.Connection:
+    """Open (and if needed create) an alert store file; return a configured connection.
+
+    Parameters
+    ----------
+    path
+        The SQLite file.
+    busy_timeout_s
+        How long a statement waits for another writer's lock before failing.
+    create
+        Create the file when missing; when False a missing file is an error.
+
+    Raises
+    ------
+    AlertStoreError
+        Missing file (``create=False``), missing folder, a file that is not an SQLite
+        database or not an alert store, or a newer schema.
+    """
+    if not path.exists():
+        if not create:
+            raise AlertStoreError(
+                f"no alert store at {path}: record findings first (monitor run) or point "
+                f"--state / MONITOR_STATE at the store file")
+        if not path.parent.is_dir():
+            raise AlertStoreError(
+                f"cannot create alert store {path}: folder {path.parent} does not exist")
+    try:
+        conn = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise store_error(path, "open the file", exc) from exc
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            logger.warning("alert store %s: journal_mode is %s, not WAL (file system without "
+                           "shared memory?); concurrent readers may block", path, mode)
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        _ensure_schema(conn, path)
+    except sqlite3.Error as exc:
+        conn.close()
+        raise store_error(path, "open the store", exc) from exc
+    except BaseException:
+        conn.close()
+        raise
+    return conn
