@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install demo test lint bench clean
+.PHONY: help install browser demo test lint bench clean
 
 help:  ## list targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -18,10 +18,19 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)  ## create .venv and install the project with its test and dev tools
 
+# The report test renders evidence reports in Debian's headless Chromium. As root, install
+# it; otherwise say how (the test is skipped outside CI when Chromium is absent).
+browser:  ## install Debian's chromium for the report test (needs root)
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Debian's chromium for the report test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "note: chromium is not installed (sudo apt-get install chromium); the browser test will be skipped"; fi
+
 demo: $(STAMP)  ## generate the synthetic portfolio and run the demo (no network, no credentials)
 	$(BIN)/monitor demo --out demo-output
 
-test: $(STAMP)  ## run the test suite
+test: $(STAMP) browser  ## run the test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)  ## ruff + mypy

@@ -1,4 +1,4 @@
-"""Change detection on index time series: baselines, flags, confirmation, patches, polygons.
+"""Change detection on index time series: flags, confirmation, event windows, two dates.
 
 Generic and pure: the functions take an NDVI-like series ``values`` of shape ``(time, ...)``
 (numpy or dask), a boolean ``clear`` mask of the same shape and the acquisition ``times``;
@@ -24,31 +24,52 @@ nothing here knows about cubes, bands, zones or files. SCIENCE.md section 5 is t
 :func:`detect` returns per-pixel dates as float days since 1970-01-01 (NaN for none).
 Numpy in, numpy out; dask in, lazy dask out (:func:`dask.array.map_blocks` over spatial
 chunks with the whole series in each block, so nothing is computed here).
+:func:`window_medians` composites clear observations around each pixel's event window
+(attribution), and :func:`two_date` is the before/after dNDVI rule.
 
-Patches: :func:`label_components` (8-neighbour, minimum mapping unit in pixels from
-:func:`mmu_pixels`) and :func:`pixels_to_polygon` (pixel rectangles merged with shapely,
-placed by the grid's affine transform). :func:`two_date` is the before/after dNDVI rule.
+Layout: this module is the detector (the per-pixel state machine of steps 2 and 3). The
+baselines of step 1 (:func:`baseline_at`, :func:`epoch_days`, :class:`DetectorSettings`)
+live in :mod:`monitor.change_baseline`; patches and polygons (:func:`label_components`,
+8-neighbour, minimum mapping unit in pixels from :func:`mmu_pixels`, and
+:func:`pixels_to_polygon`) in :mod:`monitor.change_patches`. Both are re-exported here.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any, Generic, Protocol, TypeVar
+from datetime import date
+from typing import Any, Generic, TypeVar
 
 import dask.array as da
 import numpy as np
 import numpy.typing as npt
-import shapely
 import xarray as xr
-from affine import Affine
-from scipy import ndimage
-from shapely import affinity
-from shapely.geometry.base import BaseGeometry
+
+from monitor.change_baseline import (
+    MAD_SCALE,
+    NON_SEASONAL,
+    SEASONAL,
+    Baseline,
+    BoolArray,
+    DetectorSettings,
+    FloatArray,
+    as_rows,
+    baseline_at,
+    baseline_sample,
+    baseline_window,
+    centre_spread,
+    choose_baseline,
+    epoch_day,
+    epoch_days,
+    row_medians,
+    seasonal_columns,
+)
+from monitor.change_patches import label_components, mmu_pixels, pixels_to_polygon
 
 __all__ = [
     "CONFIRMED",
+    "MAD_SCALE",
     "NONE",
     "NON_SEASONAL",
     "PROVISIONAL",
@@ -67,44 +88,12 @@ __all__ = [
     "window_medians",
 ]
 
-FloatArray = npt.NDArray[np.float64]
-#: Observation rows: float32 (index values need no more, and sorting halves in time).
-Rows = npt.NDArray[np.float32]
-BoolArray = npt.NDArray[np.bool_]
 A = TypeVar("A")
 
 #: Pixel status codes (also the values of :attr:`Detection.status`).
 NONE, PROVISIONAL, CONFIRMED = 0, 1, 2
-#: Baseline kinds (:attr:`Detection.baseline_kind`, :attr:`Baseline.kind`); 0 = no baseline.
-SEASONAL, NON_SEASONAL = 1, 2
-#: Robust scale factor: 1.4826 * MAD estimates the standard deviation of a normal sample.
-MAD_SCALE = 1.4826
-_YEAR_DAYS = 365.25
 _FIELDS = ("first_detection", "confirmed", "window_start", "status", "baseline_kind",
            "n_flags", "n_dropped", "n_tests", "n_nonseasonal")
-
-
-class DetectorSettings(Protocol):
-    """What :func:`detect` needs; :class:`monitor.indicators.base.VegetationParams` fits."""
-
-    @property
-    def baseline_days(self) -> int: ...  # noqa: D102
-    @property
-    def doy_window_days(self) -> int: ...  # noqa: D102
-    @property
-    def min_baseline_obs(self) -> int: ...  # noqa: D102
-    @property
-    def spread_floor(self) -> float: ...  # noqa: D102
-    @property
-    def z_threshold(self) -> float: ...  # noqa: D102
-    @property
-    def min_drop(self) -> float: ...  # noqa: D102
-    @property
-    def vegetated_centre(self) -> float: ...  # noqa: D102
-    @property
-    def confirm_k(self) -> int: ...  # noqa: D102
-    @property
-    def confirm_window_days(self) -> int: ...  # noqa: D102
 
 
 @dataclass(frozen=True)
@@ -143,135 +132,6 @@ class Detection(Generic[A]):
     n_nonseasonal: A
 
 
-@dataclass(frozen=True)
-class Baseline:
-    """Robust baseline of one date (arrays of the spatial shape).
-
-    Attributes
-    ----------
-    centre, spread
-        Median and ``max(1.4826 * MAD, spread_floor)``; NaN without a baseline.
-    n_obs
-        Clear observations behind the baseline.
-    kind
-        :data:`SEASONAL`, :data:`NON_SEASONAL` or 0 (too few observations).
-    """
-
-    centre: FloatArray
-    spread: FloatArray
-    n_obs: npt.NDArray[np.int64]
-    kind: npt.NDArray[np.int8]
-
-
-def epoch_days(times: Any) -> FloatArray:
-    """Whole days since 1970-01-01 (UTC) of datetime64 values, dates or datetimes (1-D)."""
-    if isinstance(times, date | datetime):
-        times = [times]
-    arr = np.atleast_1d(np.asarray(times))
-    if arr.dtype.kind != "M":
-        arr = arr.astype("datetime64[D]")
-    return np.asarray(arr.astype("datetime64[D]").astype(np.int64), dtype=np.float64)
-
-
-def epoch_day(value: date | np.datetime64) -> float:
-    """Whole days since 1970-01-01 of one date (see :func:`epoch_days`)."""
-    return float(epoch_days(value)[0])
-
-
-# ---------------------------------------------------------------------------------------
-# Robust statistics over rows with missing values
-
-
-def _row_medians(a: Rows) -> FloatArray:
-    """Median of each row of ``a`` ignoring NaN (NaN for an empty row), without warnings."""
-    if a.shape[1] == 0:
-        return np.full(a.shape[0], np.nan)
-    s = np.sort(a, axis=1)  # NaN sort last
-    n = np.isfinite(a).sum(axis=1)
-    lo = np.clip((n - 1) // 2, 0, None)[:, None]
-    hi = np.clip(n // 2, 0, a.shape[1] - 1)[:, None]
-    lo_v = np.take_along_axis(s, lo, 1)[:, 0].astype(np.float64)
-    med = 0.5 * (lo_v + np.take_along_axis(s, hi, 1)[:, 0])
-    return np.where(n > 0, med, np.nan)
-
-
-def _centre_spread(sample: Rows, spread_floor: float) -> tuple[FloatArray, FloatArray]:
-    """Median and floored, scaled MAD of each row of ``sample`` (NaN = missing)."""
-    centre = _row_medians(sample)
-    mad = _row_medians(np.abs(sample - centre[:, None]).astype(np.float32))
-    return centre, np.maximum(MAD_SCALE * mad, spread_floor)
-
-
-def _seasonal_columns(days: FloatArray, day: float, doy_window: float) -> BoolArray:
-    """Which of ``days`` lie within ``doy_window`` days of ``day``'s day of year."""
-    d = np.mod(days - day, _YEAR_DAYS)
-    return np.asarray(np.minimum(d, _YEAR_DAYS - d) <= doy_window)
-
-
-def _window(days: FloatArray, day: float, baseline_days: float) -> slice:
-    """Index range of the baseline window ``[day - baseline_days, day)`` (sorted days)."""
-    lo = int(np.searchsorted(days, day - baseline_days, "left"))
-    return slice(lo, int(np.searchsorted(days, day, "left")))
-
-
-def _choose(win: Rows, seas: BoolArray, min_obs: int) -> tuple[BoolArray, BoolArray]:
-    """Per row: whether to use the seasonal subset, and whether any baseline exists."""
-    n_seas = np.isfinite(win[:, seas]).sum(axis=1)
-    seasonal = n_seas >= min_obs
-    return seasonal, seasonal | (np.isfinite(win).sum(axis=1) >= min_obs)
-
-
-def _sample(win: Rows, seas: BoolArray, seasonal: BoolArray) -> Rows:
-    """The baseline sample per row: seasonal columns only where ``seasonal``."""
-    return np.where(seasonal[:, None] & ~seas[None, :], np.nan, win)
-
-
-def baseline_at(values: Any, clear: Any, times: Any, day: date | np.datetime64,
-                settings: DetectorSettings) -> Baseline:
-    """The baseline of every pixel for one date (numpy; for inspection and tests).
-
-    Parameters
-    ----------
-    values, clear
-        ``(time, ...)`` series and its clear mask (None: every finite value is clear).
-    times
-        Acquisition times, ascending.
-    day
-        The date whose baseline is wanted (its own observations are excluded).
-    settings
-        Method parameters (:class:`DetectorSettings`).
-
-    Returns
-    -------
-    Baseline
-    """
-    days = epoch_days(times)
-    vals = _as_rows(np.asarray(values), None if clear is None else np.asarray(clear), days)
-    d = epoch_day(day)
-    w = _window(days, d, settings.baseline_days)
-    win, seas = vals[:, w], _seasonal_columns(days[w], d, settings.doy_window_days)
-    seasonal, ok = _choose(win, seas, settings.min_baseline_obs)
-    centre, spread = _centre_spread(_sample(win, seas, seasonal), settings.spread_floor)
-    n_obs = np.where(seasonal, np.isfinite(win[:, seas]).sum(1), np.isfinite(win).sum(1))
-    kind = np.where(ok, np.where(seasonal, SEASONAL, NON_SEASONAL), 0).astype(np.int8)
-    shape = np.shape(values)[1:]
-    return Baseline(centre=np.where(ok, centre, np.nan).reshape(shape),
-                    spread=np.where(ok, spread, np.nan).reshape(shape),
-                    n_obs=n_obs.astype(np.int64).reshape(shape), kind=kind.reshape(shape))
-
-
-def _as_rows(values: Any, clear: Any, days: FloatArray) -> Rows:
-    """``(pixels, time)`` float32 rows with NaN where not clear (checks ``days``)."""
-    if values.shape[0] != days.size:
-        raise ValueError(f"values have {values.shape[0]} time steps but {days.size} times")
-    if np.any(np.diff(days) < 0):
-        raise ValueError("times must be in ascending order")
-    rows = np.array(values.reshape(days.size, -1).T, dtype=np.float32)
-    if clear is not None:
-        rows[~np.asarray(clear, bool).reshape(days.size, -1).T] = np.nan
-    return rows
-
-
 # ---------------------------------------------------------------------------------------
 # The detector
 
@@ -281,7 +141,7 @@ def _detect_numpy(values: Any, clear: Any, *, days: FloatArray, cfg: tuple[float
     """Run the detector on in-memory arrays; returns ``(len(_FIELDS), ...)`` float64."""
     (baseline_days, doy_window, min_obs, floor, z_thr, min_drop, veg, k, window) = cfg
     shape = values.shape[1:]
-    v = _as_rows(values, clear, days)
+    v = as_rows(values, clear, days)
     ok = np.isfinite(v)
     usable = v.copy()  # baseline sample: flagged observations are removed as we go
     n_px = v.shape[0]
@@ -293,9 +153,9 @@ def _detect_numpy(values: Any, clear: Any, *, days: FloatArray, cfg: tuple[float
     for t, day in enumerate(days):
         cols = np.flatnonzero(ok[:, t] & (status != CONFIRMED))
         if cols.size:
-            w = _window(days, day, baseline_days)
-            win, seas = usable[cols, w], _seasonal_columns(days[w], day, doy_window)
-            seasonal, testable = _choose(win, seas, int(min_obs))
+            w = baseline_window(days, day, baseline_days)
+            win, seas = usable[cols, w], seasonal_columns(days[w], day, doy_window)
+            seasonal, testable = choose_baseline(win, seas, int(min_obs))
             if seasonal_only:
                 testable = seasonal
             x = v[cols, t].astype(np.float64)
@@ -304,8 +164,8 @@ def _detect_numpy(values: Any, clear: Any, *, days: FloatArray, cfg: tuple[float
             cand = np.flatnonzero(testable & (x <= top - min_drop + 1e-9) & (top >= veg))
             flag = np.zeros(cols.size, bool)
             if cand.size:
-                centre, spread = _centre_spread(
-                    _sample(win[cand], seas, seasonal[cand]), floor)
+                centre, spread = centre_spread(
+                    baseline_sample(win[cand], seas, seasonal[cand]), floor)
                 xc = x[cand]
                 flag[cand] = (((xc - centre) / spread <= z_thr) & (centre - xc >= min_drop)
                               & (centre >= veg))
@@ -444,14 +304,14 @@ def _window_medians_numpy(values: Any, clear: Any, before_end: Any, after_start:
                           days: FloatArray, before_days: float,
                           after_days: float) -> FloatArray:
     shape = values.shape[1:]
-    rows = _as_rows(values, clear, days)
+    rows = as_rows(values, clear, days)
     b_end, a_start = np.ravel(before_end), np.ravel(after_start)
     out = np.full((2, rows.shape[0]), np.nan)
     for i, (lo, hi) in enumerate(((b_end - before_days, b_end), (a_start, a_start + after_days))):
         px = np.flatnonzero(np.isfinite(lo) & np.isfinite(hi))
         if px.size:
             inside = (days[None, :] >= lo[px, None]) & (days[None, :] <= hi[px, None])
-            out[i, px] = _row_medians(np.where(inside, rows[px], np.nan))
+            out[i, px] = row_medians(np.where(inside, rows[px], np.nan))
     return out.reshape((2, *shape))
 
 
@@ -525,66 +385,3 @@ def two_date(before: A, after: A, clear_before: Any, clear_after: Any, *, thresh
         dndvi = np.where(both, after - before, np.nan)  # type: ignore[operator]
         loss = both & (dndvi <= threshold) & (before >= vegetated)  # type: ignore[operator]
     return dndvi, loss  # type: ignore[return-value]
-
-
-# ---------------------------------------------------------------------------------------
-# Patches and polygons
-
-
-def mmu_pixels(mmu_ha: float, pixel_area_ha: float) -> int:
-    """Smallest number of pixels whose area reaches the minimum mapping unit (>= 1)."""
-    if pixel_area_ha <= 0:
-        raise ValueError(f"pixel area must be positive, got {pixel_area_ha} ha")
-    return max(1, math.ceil(mmu_ha / pixel_area_ha - 1e-9))
-
-
-def label_components(mask: Any, *, min_pixels: int = 1) -> tuple[npt.NDArray[np.int32], int]:
-    """8-neighbour connected components of a 2-D mask, dropping those below ``min_pixels``.
-
-    Returns
-    -------
-    tuple
-        ``(labels, n)``: int32 labels 1..n (0 = background) numbered in raster order of
-        each component's first pixel (north to south, then west to east), and ``n``.
-    """
-    labels, n = ndimage.label(np.asarray(mask, bool), structure=np.ones((3, 3), bool))
-    sizes = np.bincount(labels.ravel(), minlength=n + 1)
-    keep = sizes >= min_pixels
-    keep[0] = False
-    remap = np.zeros(n + 1, np.int32)
-    remap[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
-    return remap[labels], int(keep.sum())
-
-
-def pixels_to_polygon(mask: Any, transform: Affine) -> BaseGeometry:
-    """The union of a 2-D mask's pixels as a (multi)polygon in the grid's CRS.
-
-    Each row's runs of True become one rectangle in pixel space; shapely merges them,
-    the grid's affine transform places them, and collinear vertices are removed.
-
-    Parameters
-    ----------
-    mask
-        Boolean ``(row, col)`` array.
-    transform
-        The grid's affine transform (pixel corner at ``(col, row)`` -> map x, y).
-
-    Returns
-    -------
-    shapely geometry
-        Polygon or MultiPolygon (empty when the mask is).
-    """
-    m = np.asarray(mask, bool)
-    padded = np.zeros((m.shape[0], m.shape[1] + 2), np.int8)
-    padded[:, 1:-1] = m
-    edges = np.diff(padded, axis=1)
-    r0, c0 = np.nonzero(edges == 1)
-    _, c1 = np.nonzero(edges == -1)
-    if r0.size == 0:
-        return shapely.Polygon()
-    # nonzero scans row by row, so run starts and ends pair up in order
-    boxes = shapely.box(c0, r0, c1, r0 + 1)
-    merged = shapely.union_all(boxes)
-    t = transform
-    placed = affinity.affine_transform(merged, [t.a, t.b, t.d, t.e, t.c, t.f])
-    return shapely.simplify(placed, 0.0)

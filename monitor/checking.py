@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -55,6 +55,18 @@ class CheckResult:
         The indicator results behind the findings.
     skipped_scenes
         Scenes left out of the cube, with reasons.
+    notes
+        What the data could not see, from every indicator.
+    cube
+        The computed cube the indicators read (for figures and evidence; not serialised).
+    concession
+        The concession checked (zones, CRS).
+    standard_digest
+        sha256 of the standard version applied.
+    source
+        The imagery source's provenance name.
+    request
+        The arguments of the check, JSON-ready, so that it can be run again.
     """
 
     concession_id: str
@@ -66,6 +78,11 @@ class CheckResult:
     results: tuple[IndicatorResult, ...] = ()
     skipped_scenes: tuple[dict[str, str], ...] = ()
     notes: tuple[str, ...] = field(default=())
+    cube: xr.Dataset | None = field(default=None, repr=False, compare=False)
+    concession: Concession | None = field(default=None, repr=False, compare=False)
+    standard_digest: str = ""
+    source: str = ""
+    request: Mapping[str, Any] = field(default_factory=dict)
 
     def worst_severity(self) -> str | None:
         """The highest severity among exceedance findings, None when there is none."""
@@ -208,10 +225,18 @@ def check(
         alerts = _record(state, findings, concession)
     skipped = tuple(json.loads(cube.attrs.get("skipped_scenes", "[]")))
     notes = tuple(n for r in results for n in r.notes)
+    request = {"concession_id": concession_id, "aoi": str(aoi), "source": src.name,
+               "start": None if two_date else t0.isoformat(),
+               "end": None if two_date else t1.isoformat(),
+               "before": t0.isoformat() if two_date else None,
+               "after": t1.isoformat() if two_date else None,
+               "standard_id": sid, "indicators": wanted}
     return CheckResult(
         concession_id=concession_id, period=(t0, t1), mode="two-date" if two_date else "baseline",
         standard=f"{in_force.id}@{in_force.version}", findings=tuple(findings),
         alerts=tuple(alerts), results=tuple(results), skipped_scenes=skipped, notes=notes,
+        cube=cube, concession=concession, standard_digest=in_force.digest, source=src.name,
+        request=request,
     )
 
 

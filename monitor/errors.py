@@ -114,3 +114,11 @@ class IndicatorResultError(MonitorError):
 
     Raised by :mod:`monitor.compliance`; it points at a bug in an indicator, not at data.
     """
+
+
+class EvidenceError(MonitorError):
+    """An evidence package cannot be built, signed or read."""
+
+
+class SigningKeyError(EvidenceError):
+    """A signing or public key is missing, unreadable or of the wrong kind."""

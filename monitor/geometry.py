@@ -1,26 +1,45 @@
-"""Geometry checks and repairs of the concession registry: slugs, UTM, antimeridian, areas.
+"""Geometry checks and repairs of the concession registry (and its geometry primitives).
 
-Pure functions on shapely geometries in lon/lat (EPSG:4326, x = longitude) or in a
-concession's UTM CRS. The checks return :class:`Finding` objects;
+Pure functions on shapely geometries in lon/lat (EPSG:4326, x = longitude): transforming a
+file's geometries to lon/lat (:func:`frame_to_lonlat`), checking and repairing one feature
+(:func:`clean_lonlat`: Z, coordinate ranges, type, validity, antimeridian split) and judging
+licence areas and containment. The checks return :class:`Finding` objects;
 :mod:`monitor.registry_validation` turns them into problems that name the file and the feature.
+
+The primitives they rest on (slugs, UTM zones, projection, geodesic areas) live in
+:mod:`monitor.geometry_primitives` and are re-exported here, so that ``monitor.geometry``
+stays the one import for registry geometry.
 """
 
 from __future__ import annotations
 
 import math
-import re
-import unicodedata
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import antimeridian
 import numpy as np
 import pyproj
 import shapely
-from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
+
+from monitor.geometry_primitives import (
+    POLYGONAL_TYPES,
+    SLUG_PATTERN,
+    geodesic_area_ha,
+    geodesic_distance_km,
+    is_slug,
+    lon_span,
+    polygonal,
+    shift_longitudes,
+    slugify,
+    split_antimeridian,
+    to_lonlat,
+    to_utm,
+    unwrapped_centroid,
+    utm_crs,
+    utm_zone,
+)
 
 __all__ = [
     "SLUG_PATTERN",
@@ -42,11 +61,6 @@ __all__ = [
     "utm_zone",
 ]
 
-#: Safe identifiers: they become file and folder names.
-SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-
-_GEOD = pyproj.Geod(ellps="WGS84")
-_POLYGONAL = ("Polygon", "MultiPolygon")
 _UTM_HINT = "the EPSG:326xx/327xx UTM zone"
 
 
@@ -70,169 +84,6 @@ class Finding:
     code: str
     detail: str
     fix: str
-
-
-# ------------------------------------------------------------------------ ids and zones
-
-
-def is_slug(text: str) -> bool:
-    """Tell whether ``text`` is a safe id (``^[a-z0-9][a-z0-9_-]{0,63}$``)."""
-    return SLUG_PATTERN.fullmatch(text) is not None
-
-
-def slugify(text: str) -> str:
-    """Turn any text into the closest safe id.
-
-    Accents are stripped, letters lower-cased, every run of other characters becomes one
-    ``-``, leading and trailing separators are removed and the result is cut to 64
-    characters.
-
-    Parameters
-    ----------
-    text
-        Any text.
-
-    Returns
-    -------
-    str
-        A slug matching :data:`SLUG_PATTERN`, or ``""`` when nothing usable is left.
-    """
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9_-]+", "-", ascii_text.lower())
-    slug = re.sub(r"-{2,}", "-", slug).strip("-_")
-    return slug[:64].rstrip("-_")
-
-
-def utm_zone(lon: float, lat: float) -> tuple[int, bool]:
-    """UTM zone number and hemisphere of a point, with the Norway and Svalbard exceptions.
-
-    A longitude on a zone boundary belongs to the zone east of it (-72 is zone 19,
-    180 is zone 1).
-
-    Parameters
-    ----------
-    lon, lat
-        Degrees; any longitude is wrapped into [-180, 180).
-
-    Returns
-    -------
-    tuple of (int, bool)
-        Zone number 1-60 and whether the point is in the northern hemisphere (lat >= 0).
-    """
-    lon = (lon + 180.0) % 360.0 - 180.0
-    zone = int((lon + 180.0) // 6.0) % 60 + 1
-    if 56.0 <= lat < 64.0 and 3.0 <= lon < 12.0:
-        zone = 32
-    elif 72.0 <= lat < 84.0 and 0.0 <= lon < 42.0:
-        zone = 31 if lon < 9.0 else 33 if lon < 21.0 else 35 if lon < 33.0 else 37
-    return zone, lat >= 0.0
-
-
-def utm_crs(lon: float, lat: float) -> pyproj.CRS:
-    """WGS 84 / UTM CRS of a point: EPSG:326zz in the north, EPSG:327zz in the south."""
-    zone, north = utm_zone(lon, lat)
-    return pyproj.CRS.from_epsg((32600 if north else 32700) + zone)
-
-
-def lon_span(geom: BaseGeometry) -> float:
-    """Longitude extent (max x - min x) of a lon/lat geometry, in degrees."""
-    minx, _, maxx, _ = geom.bounds
-    return float(maxx - minx)
-
-
-def _shift_longitudes(geom: BaseGeometry, below: float, by: float) -> BaseGeometry:
-    """Add ``by`` to the longitudes lower than ``below`` (or higher, when ``by`` < 0)."""
-
-    def shift(coords: np.ndarray) -> np.ndarray:
-        out = coords.copy()
-        hit = out[:, 0] < below if by > 0 else out[:, 0] > below
-        out[:, 0] = np.where(hit, out[:, 0] + by, out[:, 0])
-        return out
-
-    return shapely.transform(geom, shift)
-
-
-def unwrapped_centroid(geom: BaseGeometry) -> tuple[float, float]:
-    """Centroid (lon in [-180, 180), lat) of a lon/lat geometry, antimeridian-aware.
-
-    When the geometry spans more than 180 degrees of longitude (parts split at +/-180),
-    its western parts are shifted by +360 before the centroid is taken.
-    """
-    work = _shift_longitudes(geom, 0.0, 360.0) if lon_span(geom) > 180.0 else geom
-    point = work.centroid
-    return (float(point.x) + 180.0) % 360.0 - 180.0, float(point.y)
-
-
-def geodesic_area_ha(geom: BaseGeometry) -> float:
-    """Area of a lon/lat geometry on the WGS 84 ellipsoid, in hectares.
-
-    Exterior rings count positive and holes negative whatever their winding; a
-    self-intersecting "bow-tie" ring gives (close to) zero, as in planar geometry.
-    """
-    total = 0.0
-    for part in shapely.get_parts(geom):
-        if part.geom_type == "Polygon":
-            total += abs(_GEOD.geometry_area_perimeter(part.exterior)[0])
-            total -= sum(abs(_GEOD.geometry_area_perimeter(r)[0]) for r in part.interiors)
-        elif part.geom_type in ("MultiPolygon", "GeometryCollection"):
-            total += geodesic_area_ha(part) * 1e4
-    return total / 1e4
-
-
-def geodesic_distance_km(a: tuple[float, float], b: tuple[float, float]) -> float:
-    """Distance between two (lon, lat) points on the WGS 84 ellipsoid, in kilometres."""
-    return float(_GEOD.inv(a[0], a[1], b[0], b[1])[2]) / 1000.0
-
-
-def polygonal(geom: BaseGeometry) -> BaseGeometry:
-    """Polygonal part of a geometry (Polygon, MultiPolygon, or an empty Polygon)."""
-    if geom.geom_type in _POLYGONAL:
-        return geom
-    parts = [
-        q
-        for p in shapely.get_parts(geom)
-        if p.geom_type in _POLYGONAL
-        for q in shapely.get_parts(p)
-    ]
-    if not parts:
-        return Polygon()
-    return parts[0] if len(parts) == 1 else MultiPolygon(parts)
-
-
-def _split(geom: BaseGeometry) -> BaseGeometry:
-    """Split a lon/lat polygon at the antimeridian with the ``antimeridian`` package."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if geom.geom_type == "Polygon":
-            return antimeridian.fix_polygon(geom, fix_winding=True)
-        if geom.geom_type == "MultiPolygon":
-            return antimeridian.fix_multi_polygon(geom, fix_winding=True)
-    return geom
-
-
-def to_utm(geom: BaseGeometry, crs: pyproj.CRS) -> BaseGeometry:
-    """Project a lon/lat geometry to ``crs``; parts split at the antimeridian are re-joined."""
-    if lon_span(geom) > 180.0:
-        # Parts split at +/-180 share exact coordinates once the western ones are shifted
-        # by +360; PROJ accepts longitudes beyond 180.
-        shifted = _shift_longitudes(geom, 0.0, 360.0)
-        try:
-            geom = polygonal(shapely.union_all(shapely.get_parts(shifted)))
-        except shapely.errors.GEOSException:
-            geom = polygonal(shapely.make_valid(shifted))
-    transformer = pyproj.Transformer.from_crs("EPSG:4326", crs, always_xy=True)
-    return shapely.transform(geom, transformer.transform, interleaved=False)
-
-
-def to_lonlat(geom: BaseGeometry, crs: pyproj.CRS) -> BaseGeometry:
-    """Project a geometry from ``crs`` to EPSG:4326, split at the antimeridian if needed.
-
-    A polygon crossing the 180th meridian comes back as a MultiPolygon split there
-    (the RFC 7946 convention).
-    """
-    transformer = pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-    out = shapely.transform(geom, transformer.transform, interleaved=False)
-    return _split(out) if not out.is_empty and lon_span(out) > 180.0 else out
 
 
 # ------------------------------------------------------------------------------- checks
@@ -302,7 +153,7 @@ def frame_to_lonlat(
 def _check_type(geom: BaseGeometry, findings: list[Finding]) -> BaseGeometry | None:
     """Keep polygonal geometries; take polygons out of collections; reject the rest."""
     kind = geom.geom_type
-    if kind in _POLYGONAL:
+    if kind in POLYGONAL_TYPES:
         return geom
     kept = polygonal(geom)
     if kind == "GeometryCollection" and not kept.is_empty:
@@ -338,14 +189,14 @@ def _check_range(geom: BaseGeometry, findings: list[Finding]) -> BaseGeometry | 
         findings.append(Finding("warning", "longitude-wrapped", f"longitudes run up to "
                                 f"{maxx:.6g} (0-360 convention); those above 180 were "
                                 "shifted by -360", "store longitudes in -180..180"))
-        geom = _shift_longitudes(geom, 180.0, -360.0)
+        geom = shift_longitudes(geom, 180.0, -360.0)
     return geom
 
 
 def _check_antimeridian(unwrapped: BaseGeometry, findings: list[Finding]) -> BaseGeometry | None:
     """Split a (valid, unwrapped: longitudes up to 360) polygon at the 180th meridian."""
-    drawn = _shift_longitudes(unwrapped, 180.0, -360.0)  # as drawn: edges jump at 180
-    fixed = polygonal(_split(drawn))
+    drawn = shift_longitudes(unwrapped, 180.0, -360.0)  # as drawn: edges jump at 180
+    fixed = polygonal(split_antimeridian(drawn))
     if not fixed.is_valid:
         fixed = polygonal(shapely.make_valid(fixed))
     if fixed.is_empty or (fixed.bounds[3] - fixed.bounds[1]) > (
@@ -425,7 +276,7 @@ def clean_lonlat(geom: BaseGeometry | None) -> tuple[BaseGeometry | None, list[F
     # A polygon drawn across the 180th meridian is contiguous once its western longitudes
     # are shifted by +360: repair it there, then split it. A polygon that stays wider than
     # 180 degrees when shifted is not crossing, just huge (the area check reports it).
-    unwrapped = _shift_longitudes(clean, 0.0, 360.0) if lon_span(clean) > 180.0 else clean
+    unwrapped = shift_longitudes(clean, 0.0, 360.0) if lon_span(clean) > 180.0 else clean
     crosses = lon_span(clean) > 180.0 and lon_span(unwrapped) < 180.0
     clean = _check_validity(unwrapped if crosses else clean, findings)
     if clean is not None and crosses and clean.bounds[2] > 180.0:

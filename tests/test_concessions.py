@@ -771,3 +771,20 @@ def test_invalid_polygon_across_antimeridian_is_repaired_then_split(tmp_path: Pa
     assert c.licence.is_valid and c.aoi_lonlat(0).bounds[3] < -16.9
     assert c.area_ha == pytest.approx(0.04 * 0.02 * 111.32**2 * 100 * math.cos(math.radians(17))
                                       / 2, rel=0.02)
+
+
+def test_self_intersecting_polygon_across_180_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    # found by the fuzz test: the antimeridian package asserts on this bow-tie at 180 E
+    ring = [[179.995, -23.5], [179.995, -23.4921875], [180.010625, -23.5],
+            [179.995, -23.515625], [179.979375, -23.5], [180.0028125, -23.48046875],
+            [179.995, -23.5]]
+    path = tmp_path / "bowtie.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"concession_id": "c", "feature_type": "licence"},
+         "geometry": {"type": "Polygon", "coordinates": [ring]}}]}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        registry = read_registry(path)
+    codes = {p.code for p in registry.problems}
+    assert "antimeridian-split-failed" in codes
+    assert not registry.ok and "c" not in registry

@@ -16,6 +16,7 @@ from monitor.cli.alerts import alerts
 from monitor.cli.aoi import aoi
 from monitor.cli.check import check_command
 from monitor.cli.demo import demo
+from monitor.cli.evidence import keys, verify_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -38,3 +39,5 @@ main.add_command(aoi)
 main.add_command(check_command)
 main.add_command(alerts)
 main.add_command(demo)
+main.add_command(keys)
+main.add_command(verify_command)

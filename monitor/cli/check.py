@@ -1,8 +1,14 @@
 """`monitor check`: one concession, one period (or two dates), a table of findings.
 
-Exit codes: 0 done (whatever was found); 2 bad input (registry, standard, dates, source),
-with the reason; 3 when ``--fail-on SEVERITY`` is given and a finding of that severity or
-higher was made.
+Exit codes: 0 done (whatever was found); 2 bad input (registry, standard, dates, source,
+signing key), with the reason; 3 when ``--fail-on SEVERITY`` is given and a finding of that
+severity or higher was made; 4 when ``--package`` is given and the evidence package could
+not be built (the findings are printed all the same).
+
+``--package DIR`` builds the check's evidence package (a BagIt bag, see
+:mod:`monitor.evidence.package`) into ``DIR``; ``--key FILE`` (default: the environment
+variable ``MONITOR_SIGNING_KEY``) signs it with an Ed25519 private key. Without a key the
+package is built unsigned, and the output says so.
 """
 
 from __future__ import annotations
@@ -13,14 +19,19 @@ from datetime import datetime
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 from rich.console import Console
 from rich.table import Table
 
 from monitor.checking import CheckResult, check
-from monitor.errors import MonitorError
+from monitor.errors import EvidenceError, MonitorError, SigningKeyError
+from monitor.evidence.package import PackageInfo, build_package
+from monitor.evidence.signing import fingerprint_of_private_key
 from monitor.findings import SEVERITIES
 
 EXIT_FAIL_ON = 3
+EXIT_PACKAGE = 4
+KEY_ENV = "MONITOR_SIGNING_KEY"
 _DATE = click.DateTime(["%Y-%m-%d"])
 _STYLE = {"compliant": "green", "exceedance": "bold red", "indeterminate": "yellow"}
 
@@ -44,18 +55,36 @@ _STYLE = {"compliant": "green", "exceedance": "bold red", "indeterminate": "yell
               help="Only these indicators (repeatable; default: all that apply).")
 @click.option("--fail-on", type=click.Choice(SEVERITIES), default=None,
               help=f"Exit {EXIT_FAIL_ON} when a finding of this severity or worse is made.")
+@click.option("--package", "package_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Build the evidence package (a BagIt bag) into this folder.")
+@click.option("--key", type=click.Path(dir_okay=False, path_type=Path), envvar=KEY_ENV,
+              show_envvar=True, help="Ed25519 private key to sign the package with "
+              f"(default: ${KEY_ENV}); without one the package is unsigned.")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON only.")
 def check_command(concession_id: str, aoi: Path, source: str, start: datetime | None,
                   end: datetime | None, before: datetime | None, after: datetime | None,
                   standards: tuple[Path, ...], state: Path | None,
-                  indicators: tuple[str, ...], fail_on: str | None, as_json: bool) -> None:
+                  indicators: tuple[str, ...], fail_on: str | None,
+                  package_dir: Path | None, key: Path | None, as_json: bool) -> None:
     """Check CONCESSION_ID against its standard for a period, and print the findings.
 
     Baseline mode (--from/--to) compares each new clear observation with the concession's
     own seasonal baseline (read from the two years before --from). Two-date mode
     (--before/--after) compares two dates: vegetation loss only, low confidence.
+    With --package DIR, the evidence package is built into DIR (signed with --key).
     """
     err = Console(stderr=True, quiet=as_json)
+    source_of_key = click.get_current_context().get_parameter_source("key")
+    if package_dir is None and key is not None and source_of_key == ParameterSource.COMMANDLINE:
+        raise click.UsageError("--key signs the evidence package: give --package DIR too")
+    if package_dir is None:
+        key = None  # a key from the environment is only used for packages
+    elif key is not None:
+        try:
+            fingerprint_of_private_key(key)  # a bad key fails now, not after the check
+        except (SigningKeyError, EvidenceError) as exc:
+            Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+            sys.exit(2)
     try:
         with err.status("checking", spinner="dots") as status:
             result = check(
@@ -71,13 +100,40 @@ def check_command(concession_id: str, aoi: Path, source: str, start: datetime | 
         err = Console(stderr=True)
         err.print(f"[bold red]error:[/] {exc}", highlight=False)
         sys.exit(2)
+    package: PackageInfo | None = None
+    package_error: str | None = None
+    if package_dir is not None:
+        try:
+            with err.status("building the evidence package", spinner="dots"):
+                package = build_package(result, package_dir, key=key)
+        except MonitorError as exc:
+            package_error = str(exc)
     if as_json:
-        click.echo(json.dumps(result.to_dict(), indent=2))
+        data = result.to_dict()
+        if package_dir is not None:
+            data["package"] = (package.to_dict() if package is not None
+                               else {"error": package_error})
+        click.echo(json.dumps(data, indent=2))
     else:
         _print(result)
+        if package is not None:
+            _print_package(package)
+    if package_error is not None:
+        Console(stderr=True).print(f"[bold red]error:[/] evidence package not built: "
+                                   f"{package_error}", highlight=False)
+        sys.exit(EXIT_PACKAGE)
     worst = result.worst_severity()
     if fail_on and worst and SEVERITIES.index(worst) >= SEVERITIES.index(fail_on):
         sys.exit(EXIT_FAIL_ON)
+
+
+def _print_package(package: PackageInfo) -> None:
+    click.echo(f"evidence package: {package.path}")
+    click.echo(f"  id {package.package_id}, {package.files} data files")
+    if package.signed:
+        click.echo(f"  signed with {package.fingerprint}")
+    else:
+        click.echo(f"  UNSIGNED: no --key given and ${KEY_ENV} is not set")
 
 
 def _num(value: float | None, unit: str = "") -> str:

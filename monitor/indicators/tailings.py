@@ -20,182 +20,60 @@ outside the permitted footprint, and the net pond change. Unknown pixels reduce
 ``n_clear_px``; a zone more than ``max_unknown_fraction`` unknown is indeterminate (the
 value then covers the observed part only: a lower bound).
 
+Layout: the composite windows and classes are in
+:mod:`monitor.indicators.tailings_composites`; growth patches (minimum mapping unit,
+8-connected components) and their polygons come from :mod:`monitor.change_patches`, shared
+with the vegetation indicator.
+
 Pure: one ``dask.compute`` for every composite, then numpy, scipy and shapely.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from datetime import date, datetime, timedelta
+from dataclasses import asdict
+from datetime import date
 from typing import Any
 
 import numpy as np
-import pandas as pd
-import shapely
 import xarray as xr
-from dask.base import compute as dask_compute
 from numpy.typing import NDArray
-from scipy import ndimage
-from shapely.geometry.base import BaseGeometry
 
 from monitor import geometry as geo
-from monitor import indices
+from monitor.change_patches import label_components, mmu_pixels, vectorise
 from monitor.concessions import Concession
 from monitor.indicators.base import (
-    MEASUREMENT_COLUMNS,
     ChangeEvent,
     Confidence,
     IndicatorResult,
     TailingsParams,
 )
+from monitor.indicators.common import (
+    as_date,
+    measurement_table,
+    raster,
+    spectral_note,
+    spectral_screen,
+)
+from monitor.indicators.tailings_composites import (
+    CLASS_CODES,
+    DUST_BSI_MIN,
+    DUST_NDMI_MAX,
+    DUST_NDVI_MAX,
+    Composite,
+    composite_windows,
+    composites,
+)
 from monitor.zonal import ZoneMask, burn, pixel_area_ha, zone_masks
 
 __all__ = ["CLASS_CODES", "DUST_BSI_MIN", "DUST_NDMI_MAX", "DUST_NDVI_MAX",
-           "MAX_UNKNOWN_FRACTION", "tailings"]
+           "MAX_UNKNOWN_FRACTION", "tailings", "vectorise"]
 
-#: Class codes of the ``class_*`` rasters (255: too few clear observations).
-CLASS_CODES = {"water": 1, "vegetation": 2, "bare": 3, "other": 4, "unknown": 255}
-#: Dust-susceptible surface (Chile, SERNAGEOMIN): NDVI <= 0.20, NDMI <= 0, BSI >= 0.10.
-DUST_NDVI_MAX, DUST_NDMI_MAX, DUST_BSI_MIN = 0.20, 0.0, 0.10
 #: A zone with a larger unknown share is indeterminate.
 MAX_UNKNOWN_FRACTION = 0.2
 #: Zones that get growth events (facilities and the whole licence overlap them).
 _EVENT_ZONES = ("permitted_footprint", "licence_outside_footprint", "buffer_ring",
                 "exclusion_zone")
-_EIGHT = np.ones((3, 3), bool)
-
-
-@dataclass(frozen=True)
-class _Window:
-    start: date
-    end: date
-    idx: NDArray[np.intp]
-
-
-@dataclass(frozen=True)
-class _Composite:
-    window: _Window
-    known: NDArray[np.bool_]
-    water: NDArray[np.bool_]
-    vegetation: NDArray[np.bool_]
-    bare: NDArray[np.bool_]
-    dust: NDArray[np.bool_]
-    n_obs: NDArray[np.int64]
-
-    def classes(self) -> NDArray[np.uint8]:
-        out = np.full(self.known.shape, CLASS_CODES["unknown"], np.uint8)
-        out[self.known] = CLASS_CODES["other"]
-        for name in ("vegetation", "bare", "water"):
-            out[getattr(self, name)] = CLASS_CODES[name]
-        return out
-
-
-def _as_date(value: date | datetime) -> date:
-    return value.date() if isinstance(value, datetime) else value
-
-
-def _windows(times: NDArray[np.datetime64], start: date, end: date, params: TailingsParams,
-             baseline: tuple[date, date] | None) -> tuple[_Window, list[_Window], str]:
-    """Baseline window, series windows (oldest first) and how the baseline was chosen."""
-    days = timedelta(days=params.composite_days)
-
-    def window(a: date, b: date) -> _Window:
-        sel = (times >= np.datetime64(a)) & (times <= np.datetime64(b))
-        return _Window(a, b, np.flatnonzero(sel))
-
-    if baseline is not None:
-        base, how = window(_as_date(baseline[0]), _as_date(baseline[1])), "given"
-    else:
-        base = window(start - days, start - timedelta(days=1))
-        how = "the composite_days before the period"
-        if base.idx.size < params.min_clear_obs:
-            first = times.min().item()
-            base = window(first, first + days - timedelta(days=1))
-            how = ("the first composite_days of the cube (too few acquisitions before the "
-                   "period)")
-    first_day = max(start, base.end + timedelta(days=1))
-    if end < first_day:
-        raise ValueError(f"the period {start}..{end} ends before the first day after the "
-                         f"baseline window {base.start}..{base.end}: nothing to compare")
-    series: list[_Window] = []
-    stop = end
-    while stop >= first_day:
-        begin = stop - days + timedelta(days=1)
-        if (begin - first_day).days < params.composite_days // 2:
-            begin = first_day  # a short remainder joins the oldest window
-        series.append(window(begin, stop))
-        stop = begin - timedelta(days=1)
-    return base, series[::-1], how
-
-
-def _composites(cube: xr.Dataset, windows: Sequence[_Window], params: TailingsParams
-                ) -> list[_Composite]:
-    """Median composites of the clear-tailings observations of each window: one compute."""
-    bands = [b for b in ("blue", "green", "red", "nir", "swir16") if b in cube.data_vars]
-    if "nir" not in cube.data_vars and "nir08" in cube.data_vars:
-        bands.append("nir08")
-    lazy: list[Any] = []
-    for w in windows:
-        if w.idx.size == 0:
-            lazy.append(None)
-            continue
-        sub = cube.isel(time=w.idx)
-        clear = sub["clear_tailings"]
-        comp = xr.Dataset({b: sub[b].where(clear).median("time", skipna=True) for b in bands})
-        lazy.append((*(indices.compute(n, comp).data for n in ("ndvi", "mndwi", "bsi", "ndmi")),
-                     clear.sum("time").data))
-    with warnings.catch_warnings():  # pixels never clear in a window: NaN
-        warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
-        computed = dask_compute(*lazy)  # type: ignore[no-untyped-call]
-    shape = (cube.sizes["y"], cube.sizes["x"])
-    out = []
-    for w, arrays in zip(windows, computed, strict=True):
-        if arrays is None:
-            none = np.zeros(shape, bool)
-            out.append(_Composite(w, none, none, none, none, none, np.zeros(shape, np.int64)))
-            continue
-        ndvi, mndwi, bsi, ndmi, count = (np.asarray(a) for a in arrays)
-        known = ((count >= params.min_clear_obs) & np.isfinite(ndvi) & np.isfinite(mndwi)
-                 & np.isfinite(bsi))
-        with np.errstate(invalid="ignore"):
-            water = known & (mndwi > params.water_mndwi)
-            veg = known & ~water & (ndvi >= params.vegetation_ndvi)
-            bare = known & ~water & ~veg & (ndvi < params.bare_ndvi) & (bsi > params.bare_bsi)
-            dust = (known & (ndvi <= DUST_NDVI_MAX) & (ndmi <= DUST_NDMI_MAX)
-                    & (bsi >= DUST_BSI_MIN))
-        out.append(_Composite(w, known, water, veg, bare, dust, count.astype(np.int64)))
-    return out
-
-
-def _mmu(mask: NDArray[np.bool_], min_px: int) -> tuple[NDArray[np.bool_], int]:
-    """Keep 8-connected components of at least ``min_px`` pixels; return them and their count."""
-    labels, n = ndimage.label(mask, structure=_EIGHT)
-    if n == 0:
-        return mask & False, 0
-    sizes = np.bincount(labels.ravel())
-    keep = sizes >= min_px
-    keep[0] = False
-    return keep[labels], int(keep.sum())
-
-
-def vectorise(mask: NDArray[np.bool_], affine: Any) -> BaseGeometry:
-    """Union of the pixels of ``mask`` as (Multi)Polygons in the grid's CRS.
-
-    Pixels are merged into row runs first, so the union handles few boxes. ``affine`` is the
-    grid's (north-up) affine transform, e.g. ``cube.odc.geobox.affine``.
-    """
-    padded = np.pad(mask.astype(np.int8), ((0, 0), (1, 1)))
-    rows, cols = np.nonzero(np.diff(padded, axis=1))
-    if rows.size == 0:
-        return shapely.Polygon()
-    r, c0, c1 = rows[0::2], cols[0::2], cols[1::2]  # starts and ends alternate per row
-    xa, xb = affine.c + affine.a * c0, affine.c + affine.a * c1
-    ya, yb = affine.f + affine.e * r, affine.f + affine.e * (r + 1)
-    boxes = shapely.box(np.minimum(xa, xb), np.minimum(ya, yb), np.maximum(xa, xb),
-                        np.maximum(ya, yb))
-    return geo.polygonal(shapely.union_all(boxes))
 
 
 def _median_int(values: NDArray[np.int64]) -> int:
@@ -301,13 +179,13 @@ def tailings(
     ``mmu_ha`` of the final growth is seen; ``window`` runs from the end of the composite
     before it (or of the baseline).
     """
-    start, end = _as_date(period[0]), _as_date(period[1])
+    start, end = as_date(period[0]), as_date(period[1])
     cid = concession.concession_id
     if end < start:
         raise ValueError(f"{cid}: period end {end} is before its start {start}")
     times = cube["time"].values.astype("datetime64[D]")
-    base_w, series_w, how = _windows(times, start, end, params, baseline)
-    comps = _composites(cube, [base_w, *series_w], params)
+    base_w, series_w, how = composite_windows(times, start, end, params, baseline)
+    comps = composites(cube, [base_w, *series_w], params)
     base, series = comps[0], comps[1:]
     cur = series[-1]
     geobox = cube.odc.geobox
@@ -326,14 +204,15 @@ def tailings(
             facility |= m.mask
     outside = in_aoi & ~footprint
 
-    def disturbed(c: _Composite) -> NDArray[np.bool_]:
+    def disturbed(c: Composite) -> NDArray[np.bool_]:
         return c.bare | (c.water & facility)
 
-    min_px = max(1, int(np.ceil(params.mmu_ha / ha - 1e-9)))
+    min_px = mmu_pixels(params.mmu_ha, ha)
     growth = []
     for c in series:
         raw = base.known & c.known & disturbed(c) & ~disturbed(base) & in_aoi
-        growth.append(_mmu(raw, min_px))
+        labels, n_patches = label_components(raw, min_pixels=min_px)
+        growth.append((labels > 0, n_patches))
 
     rows = _Rows(cid, ha, max_unknown_fraction)
     for c in comps:
@@ -369,8 +248,7 @@ def tailings(
                 rows.add(z, "pond_growth", c.window.end, base.window.end,
                          float(pond_c) - float(pond_b), both, n_obs, what)
 
-    spectral = "qa_kind" in cube.coords and "spectral_screen" in {
-        str(k) for k in np.atleast_1d(cube["qa_kind"].values)}
+    spectral = spectral_screen(cube)
     events = [e for z in masks if z.zone in _EVENT_ZONES
               for e in _zone_event(cid, z, base, series, growth, disturbed,
                                    {m.zone_id: m.mask for m in masks
@@ -391,19 +269,16 @@ def tailings(
                      f"{params.min_clear_obs} clear observations in the current composite "
                      "(clouds, no data or areas outside the scenes).")
     if spectral:
-        notes.append("Some acquisitions have no quality band: clouds were screened spectrally "
-                     "(lower confidence).")
-    coords = {"y": cube["y"], "x": cube["x"]}
-    flags = {"flag_values": list(CLASS_CODES.values()),
-             "flag_meanings": " ".join(CLASS_CODES)}
+        notes.append(spectral_note("lower"))
+    flags: dict[str, Any] = {"flag_values": list(CLASS_CODES.values()),
+                             "flag_meanings": " ".join(CLASS_CODES)}
     rasters = {
-        "class_baseline": xr.DataArray(base.classes(), coords, ("y", "x"), "class_baseline",
-                                       attrs={**flags, "window": f"{base_w.start}/{base_w.end}"}),
-        "class_current": xr.DataArray(cur.classes(), coords, ("y", "x"), "class_current",
-                                      attrs={**flags, "window": f"{cur.window.start}/"
-                                             f"{cur.window.end}"}),
-        "growth": xr.DataArray(growth[-1][0], coords, ("y", "x"), "growth"),
-        "dust_susceptible": xr.DataArray(cur.dust, coords, ("y", "x"), "dust_susceptible"),
+        "class_baseline": raster(cube, "class_baseline", base.classes(), **flags,
+                                 window=f"{base_w.start}/{base_w.end}"),
+        "class_current": raster(cube, "class_current", cur.classes(), **flags,
+                                window=f"{cur.window.start}/{cur.window.end}"),
+        "growth": raster(cube, "growth", growth[-1][0]),
+        "dust_susceptible": raster(cube, "dust_susceptible", cur.dust),
     }
     base_unknown = 1.0 - float((base.known & in_aoi).sum()) / max(int(in_aoi.sum()), 1)
     confidence: Confidence = ("low" if spectral or base_unknown > 0.5 or unknown_now > 0.5
@@ -411,12 +286,12 @@ def tailings(
     parameters = {**asdict(params), "buffer_m": float(buffer_m),
                   "max_unknown_fraction": float(max_unknown_fraction),
                   "baseline": [base_w.start.isoformat(), base_w.end.isoformat()]}
-    measurements = pd.DataFrame(rows.rows, columns=list(MEASUREMENT_COLUMNS))
+    measurements = measurement_table(rows.rows)
     return IndicatorResult("tailings", cid, (start, end), measurements, tuple(events), rasters,
                            parameters, confidence=confidence, notes=tuple(notes))
 
 
-def _zone_event(cid: str, zone: ZoneMask, base: _Composite, series: Sequence[_Composite],
+def _zone_event(cid: str, zone: ZoneMask, base: Composite, series: Sequence[Composite],
                 growth: Sequence[tuple[NDArray[np.bool_], int]], disturbed: Any,
                 facilities: dict[str, NDArray[np.bool_]], outside: NDArray[np.bool_],
                 affine: Any, ha: float, mmu_ha: float, max_unknown: float,
@@ -441,7 +316,7 @@ def _zone_event(cid: str, zone: ZoneMask, base: _Composite, series: Sequence[_Co
     confidence: Confidence = ("low" if unknown > max_unknown or spectral or blind_ha >= mmu_ha
                               else
                               "high" if confirmed_i is not None else "medium")
-    _, n_parts = ndimage.label(final, structure=_EIGHT)
+    _, n_parts = label_components(final)
     geometry = geo.polygonal(vectorise(final, affine).intersection(zone.geometry))
     details = {
         "baseline": [base.window.start.isoformat(), base.window.end.isoformat()],
