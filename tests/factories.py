@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import rasterio
@@ -14,6 +16,14 @@ from pyproj import Transformer
 from rasterio.transform import from_origin
 from shapely.geometry import Polygon, box, mapping
 
+if TYPE_CHECKING:
+    import xarray as xr
+
+    from monitor.concessions import Concession
+    from monitor.simulate import Portfolio
+
+import monitor
+from monitor.errors import SceneSkippedWarning
 from monitor.sources.base import REFLECTANCE_BANDS, S2_NATIVE_RESOLUTION
 
 CRS = "EPSG:32722"
@@ -98,3 +108,24 @@ def inner_box(margin_px: int, shape: tuple[int, int] = (64, 64),
     h, w = shape
     return box(x0 + 10 * margin_px, y0 - 10 * (h - margin_px), x0 + 10 * (w - margin_px),
                y0 - 10 * margin_px)
+
+
+def load_demo_cube(portfolio: Portfolio, concession: Concession,
+                   start: str = "2021-06-01", end: str = "2022-12-01") -> xr.Dataset:
+    """A demo concession's lazy cube over the whole series (skipped scenes not warned)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SceneSkippedWarning)
+        return monitor.load_cube(f"local:{portfolio.scenes_dir}", concession, start, end)
+
+
+def truth_on_cube(path: str | Path, cube: xr.Dataset) -> np.ndarray:
+    """Sample a tile-grid truth raster at the cube's pixel centres (-1 outside the tile)."""
+    with rasterio.open(path) as ds:
+        data = ds.read(1).astype("int32")
+        xs, ys = np.meshgrid(cube.x.values, cube.y.values)
+        rows, cols = rasterio.transform.rowcol(ds.transform, xs.ravel(), ys.ravel())
+    rows, cols = np.asarray(rows).reshape(xs.shape), np.asarray(cols).reshape(xs.shape)
+    inside = (rows >= 0) & (rows < data.shape[0]) & (cols >= 0) & (cols < data.shape[1])
+    out = np.full(rows.shape, -1, "int32")
+    out[inside] = data[rows[inside], cols[inside]]
+    return out

@@ -12,7 +12,6 @@ import warnings
 
 import numpy as np
 import pytest
-import rasterio
 import xarray as xr
 from odc.geo.geom import Geometry
 from odc.geo.xr import rasterize
@@ -20,6 +19,7 @@ from odc.geo.xr import rasterize
 import monitor
 from monitor.errors import SceneSkippedWarning
 from monitor.simulate import Portfolio
+from tests.factories import truth_on_cube as _truth_on_cube
 
 # truth/masks bits (aoi/demo/README.md)
 CLOUD, HAZE, MISSED, SHADOW, CIRRUS = 1, 2, 4, 8, 16
@@ -84,17 +84,6 @@ def test_no_step_across_the_baseline_switch(compliant: xr.Dataset) -> None:
     assert abs(step_ndvi) < 0.02
 
 
-def _truth_on_cube(path: str, cube: xr.Dataset) -> np.ndarray:
-    """Sample a tile-grid truth raster at the cube's pixel centres (-1 outside the tile)."""
-    with rasterio.open(path) as ds:
-        data = ds.read(1).astype("int32")
-        xs, ys = np.meshgrid(cube.x.values, cube.y.values)
-        rows, cols = rasterio.transform.rowcol(ds.transform, xs.ravel(), ys.ravel())
-    rows, cols = np.asarray(rows).reshape(xs.shape), np.asarray(cols).reshape(xs.shape)
-    inside = (rows >= 0) & (rows < data.shape[0]) & (cols >= 0) & (cols < data.shape[1])
-    out = np.full(rows.shape, -1, "int32")
-    out[inside] = data[rows[inside], cols[inside]]
-    return out
 
 
 def test_masks_catch_what_scl_misses(demo_portfolio: Portfolio, compliant: xr.Dataset) -> None:

@@ -7,32 +7,25 @@ extent. demo-compliant: a stable pit with a pit lake, nothing changes.
 
 from __future__ import annotations
 
-import warnings
 from datetime import date
 from typing import Any
 
 import numpy as np
 import pytest
-import rasterio
 import xarray as xr
 
 import monitor
-from monitor.concessions import Concession
-from monitor.errors import SceneSkippedWarning
 from monitor.indicators.base import MEASUREMENT_COLUMNS, IndicatorResult, TailingsParams
 from monitor.indicators.tailings import CLASS_CODES, tailings, vectorise
 from monitor.simulate import Portfolio
 from monitor.zonal import burn
+from tests.factories import load_demo_cube as _load
+from tests.factories import truth_on_cube as _truth_on_cube
 
 PERIOD = (date(2021, 6, 1), date(2022, 11, 28))
 FACILITY = "tsf-sereno-1"
 
 
-def _load(portfolio: Portfolio, concession: Concession) -> xr.Dataset:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SceneSkippedWarning)
-        return monitor.load_cube(f"local:{portfolio.scenes_dir}", concession,
-                                 "2021-06-01", "2022-12-01")
 
 
 @pytest.fixture(scope="module")
@@ -122,17 +115,6 @@ def test_growth_events_per_zone(result: IndicatorResult, truth: dict[str, Any],
     assert by_zone["licence_outside_footprint"].details["outside_footprint_ha"] > 7
 
 
-def _truth_on_cube(path: str, cube: xr.Dataset) -> np.ndarray:
-    """Sample a tile-grid truth raster at the cube's pixel centres (-1 outside the tile)."""
-    with rasterio.open(path) as ds:
-        data = ds.read(1).astype("int32")
-        xs, ys = np.meshgrid(cube.x.values, cube.y.values)
-        rows, cols = rasterio.transform.rowcol(ds.transform, xs.ravel(), ys.ravel())
-    rows, cols = np.asarray(rows).reshape(xs.shape), np.asarray(cols).reshape(xs.shape)
-    inside = (rows >= 0) & (rows < data.shape[0]) & (cols >= 0) & (cols < data.shape[1])
-    out = np.full(rows.shape, -1, "int32")
-    out[inside] = data[rows[inside], cols[inside]]
-    return out
 
 
 def test_classes_agree_with_truth_rasters(result: IndicatorResult, tailings_cube: xr.Dataset,

@@ -16,7 +16,6 @@ from typing import Any
 import dask.array as da
 import numpy as np
 import pytest
-import rasterio
 import xarray as xr
 from affine import Affine
 from shapely.geometry import box
@@ -28,6 +27,7 @@ from monitor.indicators.base import MEASUREMENT_COLUMNS, IndicatorResult, Vegeta
 from monitor.indicators.vegetation import vegetation_loss, vegetation_loss_two_date
 from monitor.simulate import Portfolio
 from tests import factories as f
+from tests.factories import truth_on_cube as _truth_on_cube
 
 P = VegetationParams()
 DAY0 = np.datetime64("2021-01-01")
@@ -293,17 +293,6 @@ def test_bad_input_is_refused() -> None:
 # The synthetic demo portfolio against its ground truth
 
 
-def _truth_on_cube(path: Path, cube: xr.Dataset) -> np.ndarray:
-    """Sample a tile-grid truth raster at the cube's pixel centres (-1 outside the tile)."""
-    with rasterio.open(path) as ds:
-        data = ds.read(1).astype("int32")
-        xs, ys = np.meshgrid(cube.x.values, cube.y.values)
-        rows, cols = rasterio.transform.rowcol(ds.transform, xs.ravel(), ys.ravel())
-    rows, cols = np.asarray(rows).reshape(xs.shape), np.asarray(cols).reshape(xs.shape)
-    inside = (rows >= 0) & (rows < data.shape[0]) & (cols >= 0) & (cols < data.shape[1])
-    out = np.full(rows.shape, -1, "int32")
-    out[inside] = data[rows[inside], cols[inside]]
-    return out
 
 
 def _any_truth_loss(portfolio: Portfolio, cube: xr.Dataset) -> np.ndarray:

@@ -8,7 +8,6 @@ the dark Rio Negro beside the sediment-laden Solimoes.
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -20,13 +19,13 @@ import xarray as xr
 from shapely.geometry import Polygon, box
 
 import monitor
-from monitor.concessions import Concession, ZoneFeature
-from monitor.errors import SceneSkippedWarning
+from monitor.concessions import ZoneFeature
 from monitor.indicators.base import MEASUREMENT_COLUMNS, IndicatorResult, WaterParams
 from monitor.indicators.water import turbidity, turbidity_metric
 from monitor.simulate import Portfolio
 from monitor.simulate import layout as lay
 from tests import factories as f
+from tests.factories import load_demo_cube as _load
 
 UP, DOWN = "rio-cachoeira-up", "rio-cachoeira-down"
 #: The analysis period; the two months before it are the baseline window.
@@ -34,11 +33,6 @@ PERIOD = (date(2021, 8, 1), date(2022, 11, 28))
 FNU = turbidity_metric("nechad2016_b04")
 
 
-def _load(portfolio: Portfolio, concession: Concession) -> xr.Dataset:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SceneSkippedWarning)
-        return monitor.load_cube(f"local:{portfolio.scenes_dir}", concession,
-                                 "2021-06-01", "2022-12-01")
 
 
 @pytest.fixture(scope="module")
