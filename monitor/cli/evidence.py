@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -16,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from monitor.errors import SigningKeyError
+from monitor.evidence.reproduce import reproduce_package
 from monitor.evidence.signing import (
     fingerprint,
     generate_keypair,
@@ -107,19 +109,38 @@ def _print_report(report: VerifyReport) -> None:
 @click.option("--public-key", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="The publisher's public key (PEM), obtained independently of the package. "
                    "Without it the package's own key is trusted as self-asserted.")
+@click.option("--reproduce", is_flag=True,
+              help="Also re-run the check from the package's provenance and compare every "
+                   "number (needs the imagery, the registry and the standard).")
+@click.option("--source", help="With --reproduce: the imagery source on this machine, when "
+                               "not where the package says (e.g. local:PATH).")
+@click.option("--aoi", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="With --reproduce: the registry file (its sha256 must match).")
+@click.option("--standard", type=click.Path(exists=True, path_type=Path),
+              help="With --reproduce: the standard file or folder (its digest must match).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
-def verify_command(package: Path, public_key: Path | None, as_json: bool) -> None:
+def verify_command(package: Path, public_key: Path | None, reproduce: bool, source: str | None,
+                   aoi: Path | None, standard: Path | None, as_json: bool) -> None:
     """Verify the evidence package PACKAGE offline and print what failed.
 
     Runs full BagIt validation (every checksum recomputed), checks that no file was added
     or removed, that the Ed25519 signature over the tag manifest is valid, that the key's
     fingerprint is the one recorded, that the key is --public-key when given, and the
-    STAC item and JSON documents. Exit 0 only when every check passed, 1 otherwise.
+    STAC item and JSON documents. With --reproduce, the check is run again from the
+    package's provenance and every finding compared (outcomes, severities and counts
+    exactly; values within 0.01 of their unit). Exit 0 only when every check passed, 1
+    otherwise.
     """
+    if not reproduce and (source or aoi or standard):
+        raise click.UsageError("--source, --aoi and --standard go with --reproduce")
     bagit_logger = logging.getLogger("bagit")
     if bagit_logger.getEffectiveLevel() >= logging.WARNING:
         bagit_logger.setLevel(logging.CRITICAL)  # its warnings repeat what the table says
     report = verify_package(package, public_key=public_key)
+    if reproduce:
+        extra = reproduce_package(package, source=source, aoi=aoi, standard=standard)
+        report = replace(report, ok=report.ok and all(c.ok for c in extra),
+                         checks=[*report.checks, *extra])
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
