@@ -13,13 +13,18 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 
 
+def require(present: bool, what: str) -> None:
+    """Skip the test when ``what`` is absent, but fail it when ``CI`` is set."""
+    if not present:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set but {what} is missing")
+        pytest.skip(f"{what} is absent")
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The real data sets of ../shared/data; skip when absent, fail when CI is set."""
-    if not SHARED_DATA.is_dir():
-        if os.environ.get("CI"):
-            pytest.fail(f"CI is set but the real data folder {SHARED_DATA} is missing")
-        pytest.skip(f"real data folder {SHARED_DATA} is absent")
+    require(SHARED_DATA.is_dir(), f"the real data folder {SHARED_DATA}")
     return SHARED_DATA
 
 

@@ -20,6 +20,7 @@ from monitor.checking import CheckResult
 from monitor.evidence.figures import Figure, make_figures
 from monitor.evidence.report import VERIFY_COMMANDS, render_report
 from monitor.simulate import Portfolio
+from tests.conftest import require
 
 CHROMIUM = Path("/usr/bin/chromium")
 CONTEXT = {"package_id": "demo-clearing-20220101-20221201",
@@ -49,10 +50,7 @@ def report(clearing: CheckResult,
 
 @pytest.fixture(scope="module")
 def chromium() -> Path:
-    if not CHROMIUM.is_file():
-        if os.environ.get("CI"):
-            pytest.fail(f"CI is set but {CHROMIUM} is missing: install Debian's chromium")
-        pytest.skip(f"{CHROMIUM} is absent (Debian's chromium package)")
+    require(CHROMIUM.is_file(), f"{CHROMIUM} (Debian's chromium package: make browser)")
     return CHROMIUM
 
 

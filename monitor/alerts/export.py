@@ -37,6 +37,7 @@ import pyogrio
 from monitor.alerts.model import Alert
 from monitor.alerts.store import AlertStore
 from monitor.errors import AlertError, AlertExportError
+from monitor.fsio import fsync_path
 
 __all__ = ["COLUMNS", "EXPORT_FORMATS", "ExportResult", "alerts_frame", "export_alerts",
            "format_from_path"]
@@ -138,14 +139,6 @@ def _write(frame: gpd.GeoDataFrame, path: Path, fmt: ExportFormat) -> None:
         _write_ogr(frame, path, "CSV", {"GEOMETRY": "AS_WKT"})
 
 
-def _fsync(path: Path, directory: bool = False) -> None:
-    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Call ``write(tmp)`` in a temporary folder beside ``path``; fsync; ``os.replace``.
 
@@ -165,9 +158,9 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     try:
         tmp = staging / path.name
         write(tmp)
-        _fsync(tmp)
+        fsync_path(tmp)
         os.replace(tmp, path)
-        _fsync(parent, directory=True)
+        fsync_path(parent)
     except AlertError:
         raise
     except Exception as exc:

@@ -71,6 +71,7 @@ from monitor.evidence.schema import (
 )
 from monitor.evidence.signing import fingerprint_of_private_key, sign_bag
 from monitor.findings import OUTCOMES, SEVERITIES, stable_id
+from monitor.fsio import fsync_path
 from monitor.geometry import is_slug
 
 __all__ = ["PackageInfo", "build_package", "package_id"]
@@ -355,14 +356,6 @@ def _clean_stale(out_dir: Path, pid: str) -> None:
             shutil.rmtree(entry, ignore_errors=True)
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _publish(staging: Path, final: Path, out_dir: Path, pid: str) -> None:
     """Rename ``staging`` to ``final``; an existing package is set aside, then removed."""
     name = _temp_name("replaced", pid)
@@ -378,7 +371,7 @@ def _publish(staging: Path, final: Path, out_dir: Path, pid: str) -> None:
                 if aside is not None:  # put the previous package back under its name
                     os.replace(aside, final)
                 raise
-            _fsync_dir(out_dir)
+            fsync_path(out_dir)
         if aside is None:
             return
         if aside.is_dir() and not aside.is_symlink():

@@ -30,7 +30,6 @@ import logging
 import os
 import re
 import stat
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +41,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from monitor.errors import EvidenceError, SigningKeyError
+from monitor.fsio import write_atomic
 
 __all__ = [
     "FINGERPRINT_FILE",
@@ -156,17 +156,7 @@ def _write_private(path: Path, data: bytes, *, force: bool) -> None:
 
 def _write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Write ``data`` to ``path`` through a temporary file, fsync and ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, data, mode=mode)
 
 
 def generate_keypair(directory: Path, name: str = "monitor", *, force: bool = False) -> KeyPair:

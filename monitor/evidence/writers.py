@@ -44,6 +44,7 @@ from monitor import indices
 from monitor.checking import CheckResult
 from monitor.concessions import Concession
 from monitor.errors import EvidenceError
+from monitor.fsio import fsync_path, write_atomic
 from monitor.geometry import to_lonlat
 
 __all__ = [
@@ -107,26 +108,12 @@ def safe_path(root: Path, relative: str | Path) -> Path:
     return target
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_bytes(path: Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (temporary file, fsync, rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        write_atomic(path, data, mode=0o644)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise EvidenceError(f"cannot write {path}: {exc.strerror or exc}") from exc
     return path
 
@@ -135,12 +122,8 @@ def fsync_tree(root: Path) -> None:
     """Flush to disk every file and folder under ``root`` (and ``root`` itself)."""
     for folder, _dirs, files in os.walk(root):
         for name in files:
-            fd = os.open(Path(folder) / name, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        _fsync_dir(Path(folder))
+            fsync_path(Path(folder) / name)
+        fsync_path(Path(folder))
 
 
 # ------------------------------------------------------------------------ JSON / CSV
@@ -316,11 +299,7 @@ def write_cog(path: Path, array: np.ndarray[Any, Any], geobox: GeoBox,
                 dst.update_tags(**{str(k): _cell(v) for k, v in sorted(tags.items())})
             if description:
                 dst.set_band_description(1, description)
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_path(tmp)
         os.replace(tmp, path)
     except (rasterio.errors.RasterioError, OSError) as exc:
         tmp.unlink(missing_ok=True)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -34,6 +33,7 @@ from affine import Affine
 from numpy.typing import NDArray
 
 from monitor.errors import SimulationError
+from monitor.fsio import write_atomic
 from monitor.simulate import layout as lay
 from monitor.simulate import spectra as sp
 from monitor.simulate.clouds import (
@@ -207,12 +207,7 @@ def write_registry(path: Path, spec: PortfolioSpec | None = None) -> Path:
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    write_atomic(path, text.encode("utf-8"), mode=0o644)
 
 
 def _prepare(out: Path) -> None:
