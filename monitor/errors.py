@@ -122,3 +122,22 @@ class EvidenceError(MonitorError):
 
 class SigningKeyError(EvidenceError):
     """A signing or public key is missing, unreadable or of the wrong kind."""
+
+
+class ReportWriteError(MonitorError):
+    """An indicator report's files cannot be written (the message names the folder)."""
+
+
+class DisclosureError(MonitorError):
+    """A disclosure tier, redaction or community lead cannot be applied or stored."""
+
+
+class DisclosureKeyError(DisclosureError):
+    """The disclosure secret (HMAC commitments, sealed lead details) is missing or unusable."""
+
+
+class LeadError(DisclosureError):
+    """A community lead is invalid, unknown, or cannot be stored or read.
+
+    Messages name the lead (its id or row number) and the field, never a protected value.
+    """

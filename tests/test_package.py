@@ -435,7 +435,7 @@ def test_cli_builds_signed_and_unsigned_packages(cli_args: list[str], tmp_path: 
     runner = CliRunner()
     out = runner.invoke(main, [*cli_args, "--package", str(tmp_path / "a")])
     assert out.exit_code == 0, out.output
-    assert "evidence package:" in out.stdout and "UNSIGNED" in out.stdout
+    assert "evidence package (full, check):" in out.stdout and "UNSIGNED" in out.stdout
     res = runner.invoke(main, [*cli_args, "--package", str(tmp_path / "b"), "--json"],
                         env={"MONITOR_SIGNING_KEY": str(keys[0])})
     assert res.exit_code == 0, res.output

@@ -15,6 +15,13 @@ Tables
 ``transitions``
     Append-only log of every lifecycle, review and severity change: who, when, why.
     A change caused by a finding is unique per (alert, kind, from, to, finding).
+``leads`` (schema 2)
+    Community grievance leads (:mod:`monitor.leads`): public columns (id, concession,
+    dates, origin, status, checked package), the protected details sealed (AES-GCM) in
+    ``sealed`` and one HMAC commitment per protected field; no protected value in clear.
+
+A version-1 store is migrated in place when opened (``BEGIN IMMEDIATE``, the new tables
+created if absent, then ``PRAGMA user_version`` raised), keeping every alert.
 
 Dates are ISO ``YYYY-MM-DD`` text; times UTC ISO 8601 text; geometries WKB with their CRS
 as WKT beside them.
@@ -23,21 +30,28 @@ as WKT beside them.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 from monitor.errors import AlertStoreBusyError, AlertStoreError
 
-__all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "connect", "is_busy", "store_error", "transaction"]
+__all__ = ["APPLICATION_ID", "DEFAULT_BUSY_TIMEOUT_S", "SCHEMA_VERSION", "StateFile", "connect",
+           "is_busy", "store_error", "transaction"]
 
 logger = logging.getLogger(__name__)
 
 #: ``PRAGMA application_id`` of an alert store ("CMAS").
 APPLICATION_ID = 0x434D4153
+#: How long a connection waits for another writer, by default.
+DEFAULT_BUSY_TIMEOUT_S = 30.0
 #: Current schema version (``PRAGMA user_version``).
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _OUTCOMES = "'compliant', 'exceedance', 'indeterminate'"
 _SEVERITIES = "'notice', 'warning', 'violation'"
@@ -137,6 +151,24 @@ CREATE TRIGGER findings_no_update BEFORE UPDATE ON findings
 BEGIN SELECT RAISE(ABORT, 'findings are immutable'); END;
 """
 
+#: Tables added by schema version 2 (also run, idempotently, to migrate a version-1 store).
+_DDL_V2 = """
+CREATE TABLE IF NOT EXISTS leads (
+    lead_id          TEXT PRIMARY KEY,
+    concession_id    TEXT NOT NULL,
+    seen_on          TEXT NOT NULL,
+    received_at      TEXT NOT NULL,
+    origin           TEXT NOT NULL CHECK (origin IN ('cli', 'import')),
+    status           TEXT NOT NULL DEFAULT 'open'
+                     CHECK (status IN ('open', 'checked', 'closed')),
+    checked_package  TEXT,
+    sealed           BLOB NOT NULL,
+    commitments_json TEXT NOT NULL,
+    key_id           TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS leads_concession ON leads(concession_id, seen_on);
+"""
+
 
 def _statements(ddl: str) -> list[str]:
     """Split the DDL into statements (triggers keep their ``; END``)."""
@@ -206,12 +238,18 @@ def _ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
             raise AlertStoreError(
                 f"alert store {path} has schema version {version}, newer than this monitor "
                 f"({SCHEMA_VERSION}); upgrade concession-monitor to open it")
+        if app_id == APPLICATION_ID and version == 1:
+            for statement in _statements(_DDL_V2):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            logger.info("migrated alert store %s from schema 1 to %d", path, SCHEMA_VERSION)
+            return
         n_objects = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
         if app_id != 0 or n_objects:
             raise AlertStoreError(
                 f"{path} is an SQLite database but not an alert store (application_id "
                 f"{app_id:#x}, {n_objects} schema objects); pass another --state file")
-        for statement in _statements(_DDL):
+        for statement in _statements(_DDL) + _statements(_DDL_V2):
             conn.execute(statement)
         conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -264,3 +302,41 @@ def connect(path: Path, busy_timeout_s: float, create: bool) -> sqlite3.Connecti
         conn.close()
         raise
     return conn
+
+
+class StateFile:
+    """One open connection to a state store file (alerts and leads share the file).
+
+    Parameters
+    ----------
+    path
+        The SQLite file.
+    busy_timeout_s
+        How long to wait for another writer.
+    create
+        Create the file when missing.
+    clock
+        Current UTC time (tests pass a fixed clock).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *,
+                 busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S, create: bool = True,
+                 clock: Callable[[], datetime] | None = None) -> None:
+        self.path = Path(path)
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._conn = connect(self.path, busy_timeout_s, create)
+        self._conn.row_factory = sqlite3.Row
+
+    def close(self) -> None:
+        """Close the connection (the store is unusable afterwards)."""
+        self._conn.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.path)!r})"

@@ -17,13 +17,10 @@ from __future__ import annotations
 
 import builtins
 import logging
-import os
 import re
 import sqlite3
-from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime
-from pathlib import Path
-from types import TracebackType
+from collections.abc import Sequence
+from datetime import UTC, date
 from typing import Any, cast
 
 import pyproj
@@ -32,7 +29,7 @@ import shapely
 from monitor.alerts.lifecycle import ALERT_STATES, REVIEW_STATES, check_resolution, check_review
 from monitor.alerts.model import Alert, RecordSummary, Transition
 from monitor.alerts.recording import Recorder, add_transition, prepare, update_alert
-from monitor.alerts.schema import connect, store_error, transaction
+from monitor.alerts.schema import DEFAULT_BUSY_TIMEOUT_S, StateFile, store_error, transaction
 from monitor.errors import AlertError, AlertNotFoundError
 from monitor.findings import SEVERITIES, Finding
 
@@ -41,7 +38,6 @@ __all__ = ["DEFAULT_BUSY_TIMEOUT_S", "AlertStore"]
 logger = logging.getLogger(__name__)
 
 #: Seconds a write waits for another process's lock before AlertStoreBusyError.
-DEFAULT_BUSY_TIMEOUT_S = 30.0
 _HEX = re.compile(r"^[0-9a-f]+$")
 
 
@@ -53,7 +49,7 @@ def _date(text: str) -> date:
     return date.fromisoformat(text)
 
 
-class AlertStore:
+class AlertStore(StateFile):
     """Alerts and their findings in one SQLite file.
 
     Parameters
@@ -74,30 +70,6 @@ class AlertStore:
     ...     store.review(summary.changed_alert_ids[0], "dismissed", "ana",
     ...                  reason="cloud_or_shadow_artefact")
     """
-
-    def __init__(self, path: str | os.PathLike[str], *,
-                 busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S, create: bool = True,
-                 clock: Callable[[], datetime] | None = None) -> None:
-        self.path = Path(path)
-        self._clock = clock or (lambda: datetime.now(UTC))
-        self._conn = connect(self.path, busy_timeout_s, create)
-        self._conn.row_factory = sqlite3.Row
-
-    # ------------------------------------------------------------------ housekeeping
-
-    def close(self) -> None:
-        """Close the connection (the store is unusable afterwards)."""
-        self._conn.close()
-
-    def __enter__(self) -> AlertStore:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"AlertStore({str(self.path)!r})"
 
     def _now(self) -> str:
         now = self._clock().astimezone(UTC)

@@ -17,6 +17,9 @@ from monitor.cli.aoi import aoi
 from monitor.cli.check import check_command
 from monitor.cli.demo import demo
 from monitor.cli.evidence import keys, verify_command
+from monitor.cli.leads import leads
+from monitor.cli.leads_check import lead_check_command
+from monitor.cli.report import report_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -40,4 +43,7 @@ main.add_command(check_command)
 main.add_command(alerts)
 main.add_command(demo)
 main.add_command(keys)
+leads.add_command(lead_check_command)
+main.add_command(leads)
 main.add_command(verify_command)
+main.add_command(report_command)

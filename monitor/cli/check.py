@@ -19,19 +19,18 @@ from datetime import datetime
 from pathlib import Path
 
 import click
-from click.core import ParameterSource
 from rich.console import Console
 from rich.table import Table
 
 from monitor.checking import CheckResult, check
-from monitor.errors import EvidenceError, MonitorError, SigningKeyError
-from monitor.evidence.package import PackageInfo, build_package
-from monitor.evidence.signing import fingerprint_of_private_key
+from monitor.cli.packaging import KEY_ENV, PackagePlan, package_options, plan_packages
+from monitor.errors import MonitorError
+from monitor.evidence.package import PackageInfo
+from monitor.evidence.publish import publish
 from monitor.findings import SEVERITIES
 
 EXIT_FAIL_ON = 3
 EXIT_PACKAGE = 4
-KEY_ENV = "MONITOR_SIGNING_KEY"
 _DATE = click.DateTime(["%Y-%m-%d"])
 _STYLE = {"compliant": "green", "exceedance": "bold red", "indeterminate": "yellow"}
 
@@ -55,36 +54,28 @@ _STYLE = {"compliant": "green", "exceedance": "bold red", "indeterminate": "yell
               help="Only these indicators (repeatable; default: all that apply).")
 @click.option("--fail-on", type=click.Choice(SEVERITIES), default=None,
               help=f"Exit {EXIT_FAIL_ON} when a finding of this severity or worse is made.")
-@click.option("--package", "package_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Build the evidence package (a BagIt bag) into this folder.")
-@click.option("--key", type=click.Path(dir_okay=False, path_type=Path), envvar=KEY_ENV,
-              show_envvar=True, help="Ed25519 private key to sign the package with "
-              f"(default: ${KEY_ENV}); without one the package is unsigned.")
+@package_options
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON only.")
 def check_command(concession_id: str, aoi: Path, source: str, start: datetime | None,
                   end: datetime | None, before: datetime | None, after: datetime | None,
                   standards: tuple[Path, ...], state: Path | None,
                   indicators: tuple[str, ...], fail_on: str | None,
-                  package_dir: Path | None, key: Path | None, as_json: bool) -> None:
+                  package_dir: Path | None, per_alert: bool, tiers: tuple[str, ...],
+                  disclosure: Path | None, key: Path | None, as_json: bool) -> None:
     """Check CONCESSION_ID against its standard for a period, and print the findings.
 
     Baseline mode (--from/--to) compares each new clear observation with the concession's
     own seasonal baseline (read from the two years before --from). Two-date mode
     (--before/--after) compares two dates: vegetation loss only, low confidence.
-    With --package DIR, the evidence package is built into DIR (signed with --key).
+    With --package DIR, the evidence package is built into DIR (signed with --key);
+    --per-alert adds one package per alert, --tier NAME builds disclosure tiers.
     """
     err = Console(stderr=True, quiet=as_json)
-    source_of_key = click.get_current_context().get_parameter_source("key")
-    if package_dir is None and key is not None and source_of_key == ParameterSource.COMMANDLINE:
-        raise click.UsageError("--key signs the evidence package: give --package DIR too")
-    if package_dir is None:
-        key = None  # a key from the environment is only used for packages
-    elif key is not None:
-        try:
-            fingerprint_of_private_key(key)  # a bad key fails now, not after the check
-        except (SigningKeyError, EvidenceError) as exc:
-            Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
-            sys.exit(2)
+    try:
+        plan = plan_packages(package_dir, per_alert, tiers, disclosure, key)
+    except MonitorError as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        sys.exit(2)
     try:
         with err.status("checking", spinner="dots") as status:
             result = check(
@@ -100,23 +91,18 @@ def check_command(concession_id: str, aoi: Path, source: str, start: datetime | 
         err = Console(stderr=True)
         err.print(f"[bold red]error:[/] {exc}", highlight=False)
         sys.exit(2)
-    package: PackageInfo | None = None
-    package_error: str | None = None
-    if package_dir is not None:
-        try:
-            with err.status("building the evidence package", spinner="dots"):
-                package = build_package(result, package_dir, key=key)
-        except MonitorError as exc:
-            package_error = str(exc)
+    packages, package_error = build_packages(result, plan, err)
     if as_json:
         data = result.to_dict()
-        if package_dir is not None:
-            data["package"] = (package.to_dict() if package is not None
-                               else {"error": package_error})
+        if plan is not None:
+            data["package"] = (packages[0].to_dict() if packages else {"error": package_error})
+            data["packages"] = [p.to_dict() for p in packages]
+            if package_error is not None:
+                data["package_error"] = package_error
         click.echo(json.dumps(data, indent=2))
     else:
-        _print(result)
-        if package is not None:
+        print_findings(result)
+        for package in packages:
             _print_package(package)
     if package_error is not None:
         Console(stderr=True).print(f"[bold red]error:[/] evidence package not built: "
@@ -127,8 +113,24 @@ def check_command(concession_id: str, aoi: Path, source: str, start: datetime | 
         sys.exit(EXIT_FAIL_ON)
 
 
+def build_packages(result: CheckResult, plan: PackagePlan | None,
+                   err: Console) -> tuple[list[PackageInfo], str | None]:
+    """Build the planned packages; (packages built, error message or None)."""
+    if plan is None:
+        return [], None
+    packages: list[PackageInfo] = []
+    try:
+        with err.status("building evidence packages", spinner="dots") as status:
+            packages = publish(result, plan.out_dir, key=plan.key, per_alert=plan.per_alert,
+                               tiers=plan.tiers, progress=lambda m: status.update(m))
+    except MonitorError as exc:
+        return packages, str(exc)
+    return packages, None
+
+
 def _print_package(package: PackageInfo) -> None:
-    click.echo(f"evidence package: {package.path}")
+    scope = f"alert {package.alert_id}" if package.alert_id else "check"
+    click.echo(f"evidence package ({package.tier}, {scope}): {package.path}")
     click.echo(f"  id {package.package_id}, {package.files} data files")
     if package.signed:
         click.echo(f"  signed with {package.fingerprint}")
@@ -140,7 +142,8 @@ def _num(value: float | None, unit: str = "") -> str:
     return "-" if value is None else f"{value:.2f}{(' ' + unit) if unit else ''}"
 
 
-def _print(result: CheckResult) -> None:
+def print_findings(result: CheckResult) -> None:
+    """The findings as a table, then why, alerts, notes and skipped scenes."""
     out = Console(file=sys.stdout)
     if not out.is_terminal:
         out = Console(file=sys.stdout, width=150)

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from monitor.errors import SigningKeyError
+from monitor.errors import MonitorError, SigningKeyError
 from monitor.evidence.reproduce import reproduce_package
 from monitor.evidence.signing import (
     fingerprint,
@@ -25,6 +25,7 @@ from monitor.evidence.signing import (
     load_public_key,
 )
 from monitor.evidence.verify import VerifyReport, verify_package
+from monitor.secret import SECRET_ENV, DisclosureSecret, new_secret_text
 
 __all__ = ["keys", "verify_command"]
 
@@ -40,7 +41,7 @@ def _console(stderr: bool = False) -> Console:
 
 @click.group()
 def keys() -> None:
-    """Ed25519 signing keys for evidence packages."""
+    """Keys: Ed25519 signing keys for packages, and the disclosure secret."""
 
 
 @keys.command("init")
@@ -82,6 +83,28 @@ def fingerprint_command(file: Path) -> None:
         _console(stderr=True).print(Text("error: ", style="bold red") + Text(str(exc)))
         raise SystemExit(1) from None
     click.echo(fingerprint(key))
+
+
+@keys.command("secret")
+@click.option("--check", "check_env", is_flag=True,
+              help=f"Do not make one: check that ${SECRET_ENV} is usable and print its id.")
+def secret_command(check_env: bool) -> None:
+    """Print a new random disclosure secret (for HMAC commitments and sealed leads).
+
+    Store it like a password and export it as MONITOR_DISCLOSURE_KEY where packages are
+    built and leads are recorded; never put it in a config file. Losing it means sealed
+    lead details can no longer be opened. With --check, print only the public id of the
+    secret in the environment (the key_id recorded in redaction manifests).
+    """
+    if not check_env:
+        click.echo(new_secret_text())
+        return
+    try:
+        secret = DisclosureSecret.from_env()
+    except MonitorError as exc:
+        _console(stderr=True).print(Text("error: ", style="bold red") + Text(str(exc)))
+        raise SystemExit(1) from None
+    click.echo(f"{SECRET_ENV} is usable; key id {secret.key_id}")
 
 
 def _print_report(report: VerifyReport) -> None:

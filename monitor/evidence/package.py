@@ -42,55 +42,43 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from datetime import time as dtime
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import bagit
-import pystac
-import shapely.geometry
-from pystac.extensions.file import FileExtension
-from pystac.extensions.projection import ProjectionExtension
 
 from monitor.checking import CheckResult
 from monitor.errors import EvidenceError
 from monitor.evidence import writers
+from monitor.evidence.citations import LeadCitation
+from monitor.evidence.documents import Edition, item_document, summary_document
 from monitor.evidence.figures import make_figures, pick_before_after
-from monitor.evidence.provenance import code_version, make_provenance, software_versions
-from monitor.evidence.report import render_report
-from monitor.evidence.schema import (
-    ITEM,
-    PROVENANCE,
-    REPORT,
-    SUMMARY,
-    check_documents,
-    multihash_sha256,
+from monitor.evidence.provenance import code_version, make_provenance
+from monitor.evidence.redaction import (
+    Redaction,
+    TierRequest,
+    lead_documents,
+    prepare,
+    withhold_files,
+    write_manifest,
 )
+from monitor.evidence.report import render_report
+from monitor.evidence.schema import ITEM, PROVENANCE, REPORT, SUMMARY, check_documents
 from monitor.evidence.signing import fingerprint_of_private_key, sign_bag
-from monitor.findings import OUTCOMES, SEVERITIES, stable_id
+from monitor.findings import stable_id
 from monitor.fsio import fsync_path
 from monitor.geometry import is_slug
 
-__all__ = ["PackageInfo", "build_package", "package_id"]
+__all__ = ["PackageInfo", "build_package", "focus_on_alert", "package_id"]
 
 log = logging.getLogger(__name__)
 
 #: Kind and layout version of a check's package, part of its id.
 KIND = "check-package/1"
-SUMMARY_FORMAT = "concession-monitor/summary/1"
+ALERT_KIND = "alert-package/1"
 CHECKSUMS = ("sha256", "sha512")
-PROCESSING_EXTENSION = "https://stac-extensions.github.io/processing/v1.2.0/schema.json"
-#: Alert fields kept in summary.json (the store's wall-clock times are left out).
-ALERT_FIELDS = ("alert_id", "concession_id", "indicator", "zone", "zone_id", "onset",
-                "standard", "state", "review", "severity", "first_seen", "last_seen",
-                "finding_id", "n_findings", "value", "limit", "unit")
-_MEDIA = {".tif": (pystac.MediaType.COG, "data"), ".geojson": (pystac.MediaType.GEOJSON, "data"),
-          ".csv": ("text/csv", "data"), ".json": (pystac.MediaType.JSON, "metadata"),
-          ".html": (pystac.MediaType.HTML, "overview"), ".png": (pystac.MediaType.PNG, "overview"),
-          ".svg": ("image/svg+xml", "overview"), ".pdf": ("application/pdf", "overview")}
 _TEMP = re.compile(r"^\.(staging|replaced)-([0-9a-f]{16})-(\d+)(?:-\d+)?$")
 #: Staging / set-aside folders in use by this process (threads may build concurrently).
 _ACTIVE: set[str] = set()
@@ -116,6 +104,10 @@ class PackageInfo:
         Whether the tag manifest was signed.
     fingerprint
         Fingerprint of the signing key, None when unsigned.
+    tier
+        Disclosure tier (``full`` when unredacted).
+    alert_id
+        The alert of a per-alert package, None for a whole check.
     """
 
     path: Path
@@ -123,11 +115,14 @@ class PackageInfo:
     files: int
     signed: bool
     fingerprint: str | None
+    tier: str = "full"
+    alert_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (what ``monitor check --json`` prints under ``package``)."""
         return {"path": str(self.path), "package_id": self.package_id, "files": self.files,
-                "signed": self.signed, "fingerprint": self.fingerprint}
+                "signed": self.signed, "fingerprint": self.fingerprint, "tier": self.tier,
+                "alert_id": self.alert_id}
 
 
 def _scene_ids(result: CheckResult) -> list[str]:
@@ -137,106 +132,54 @@ def _scene_ids(result: CheckResult) -> list[str]:
     return sorted(str(s) for s in cube["scene_id"].values.tolist())
 
 
-def package_id(result: CheckResult) -> str:
-    """Stable id of a check's package.
+def package_id(result: CheckResult, alert_id: str | None = None,
+               citations: Sequence[LeadCitation] = ()) -> str:
+    """Stable id of a check's (or one alert's) full package.
 
     From the package kind, concession, period, mode, standard ``id@version`` and digest,
-    the sorted finding ids and the sorted input scene ids: the same check gives the same id.
+    the sorted finding ids and the sorted input scene ids (and, when present, the alert
+    and the ids of the cited leads): the same check gives the same id.
     """
-    return stable_id(KIND, result.concession_id, result.period[0].isoformat(),
-                     result.period[1].isoformat(), result.mode, result.standard,
-                     result.standard_digest, ",".join(sorted(f.finding_id
-                                                             for f in result.findings)),
-                     ",".join(_scene_ids(result)))
+    parts: list[object] = [
+        KIND if alert_id is None else ALERT_KIND, result.concession_id,
+        result.period[0].isoformat(), result.period[1].isoformat(), result.mode,
+        result.standard, result.standard_digest,
+        ",".join(sorted(f.finding_id for f in result.findings)), ",".join(_scene_ids(result))]
+    if alert_id is not None:
+        parts.append(alert_id)
+    if citations:
+        parts.append("leads:" + ",".join(sorted(c.lead_id for c in citations)))
+    return stable_id(*parts)
 
 
-# --------------------------------------------------------------------------- documents
+def tier_package_id(full_id: str, tier: TierRequest) -> str:
+    """Stable id of a tier's package: the full package's id, the tier and its rules."""
+    return stable_id("tier-package/1", full_id, tier.name, tier.rules.digest())
 
 
-def _summary(result: CheckResult, pid: str) -> dict[str, Any]:
-    concession = result.concession
-    if concession is None:
-        raise EvidenceError(f"the check of {result.concession_id} carries no concession")
-    attrs = concession.attributes
-    by_outcome = {o: sum(f.outcome == o for f in result.findings) for o in OUTCOMES}
-    by_severity = {s: sum(f.severity == s for f in result.findings) for s in SEVERITIES}
-    alerts = sorted(({k: a.get(k) for k in ALERT_FIELDS} for a in result.alerts),
-                    key=lambda a: str(a["alert_id"]))
-    n_scenes = 0 if result.cube is None else int(result.cube.sizes.get("time", 0))
-    return {
-        "format": SUMMARY_FORMAT, "package_id": pid,
-        "concession": {"concession_id": concession.concession_id, "name": concession.name,
-                       "holder": attrs.get("holder"),
-                       "licence_number": attrs.get("licence_number"),
-                       "area_ha": round(concession.area_ha, 4)},
-        "period": [result.period[0], result.period[1]], "mode": result.mode,
-        "standard": result.standard, "standard_digest": result.standard_digest,
-        "source": result.source,
-        "verdict": {"n_findings": len(result.findings), "by_outcome": by_outcome,
-                    "by_severity": by_severity, "worst_severity": result.worst_severity()},
-        "findings": [f.to_dict() for f in result.findings], "alerts": alerts,
-        "notes": list(result.notes), "n_scenes": n_scenes,
-        "skipped_scenes": [{"scene_id": str(s.get("scene_id", "")),
-                            "reason": str(s.get("reason", ""))} for s in result.skipped_scenes],
-    }
+def focus_on_alert(result: CheckResult, alert_id: str) -> CheckResult:
+    """The part of a check that one alert rests on: its findings and its indicator.
+
+    Raises
+    ------
+    EvidenceError
+        If no finding of the check raises ``alert_id``.
+    """
+    findings = tuple(f for f in result.findings if f.alert_key == alert_id)
+    if not findings:
+        known = sorted({f.alert_key for f in result.findings if f.alert_key})
+        raise EvidenceError(f"no finding of the check of {result.concession_id} raises alert "
+                            f"{alert_id}; its alerts are {known or 'none'}")
+    indicators = {f.indicator for f in findings}
+    results = tuple(r for r in result.results if r.indicator in indicators)
+    return replace(result, findings=findings, results=results,
+                   alerts=tuple(a for a in result.alerts if a.get("alert_id") == alert_id),
+                   notes=tuple(n for r in results for n in r.notes),
+                   request={**dict(result.request), "alert_id": alert_id})
 
 
-def _payload(root: Path) -> list[Path]:
-    return sorted((p for p in root.rglob("*") if p.is_file()), key=lambda p: p.as_posix())
-
-
-def _item(result: CheckResult, pid: str, root: Path) -> dict[str, Any]:
-    """The STAC Item of the package: licence footprint, period, one asset per data file."""
-    concession, cube = result.concession, result.cube
-    if concession is None or cube is None:
-        raise EvidenceError(f"the check of {result.concession_id} carries no cube or "
-                            "concession")
-    geometry = writers.lonlat_geometry(concession.licence, concession.crs)
-    start = datetime.combine(result.period[0], dtime.min, UTC)
-    end = datetime.combine(result.period[1], dtime(23, 59, 59), UTC)
-    n_scenes = int(cube.sizes.get("time", 0))
-    lineage = (f"monitor check {result.concession_id} {result.period[0]}..{result.period[1]} "
-               f"({result.mode}) under standard {result.standard} "
-               f"(sha256 {result.standard_digest[:12]}) on {n_scenes} acquisitions from "
-               f"{result.source}; indicators: "
-               f"{', '.join(r.indicator for r in result.results) or 'none'}. "
-               "Inputs, parameters and software in provenance.json.")
-    item = pystac.Item(
-        id=pid, geometry=geometry,
-        bbox=list(shapely.geometry.shape(geometry).bounds) if geometry else None,
-        datetime=None, start_datetime=start, end_datetime=end,
-        properties={"title": f"Evidence package {pid}: {concession.name}",
-                    "processing:software": software_versions(),
-                    "processing:lineage": lineage,
-                    "monitor:concession_id": result.concession_id,
-                    "monitor:standard": result.standard,
-                    "monitor:standard_digest": result.standard_digest,
-                    "monitor:mode": result.mode,
-                    "monitor:worst_severity": result.worst_severity()})
-    item.stac_extensions.append(PROCESSING_EXTENSION)
-    geobox = cube.odc.geobox
-    for path in _payload(root):
-        rel = path.relative_to(root).as_posix()
-        if rel == ITEM:
-            continue
-        media, role = _MEDIA.get(path.suffix.lower(), ("application/octet-stream", "data"))
-        asset = pystac.Asset(href=rel, media_type=media, roles=[role], title=rel)
-        item.add_asset(rel, asset)
-        file_ext = FileExtension.ext(asset, add_if_missing=True)
-        file_ext.checksum = multihash_sha256(path)
-        file_ext.size = path.stat().st_size
-        if path.suffix == ".tif" and geobox is not None and geobox.crs is not None:
-            proj = ProjectionExtension.ext(asset, add_if_missing=True)
-            proj.code = f"EPSG:{geobox.crs.epsg}" if geobox.crs.epsg else None
-            proj.shape = [int(s) for s in geobox.shape]
-            proj.transform = [float(v) for v in tuple(geobox.affine)[:6]]
-    item.stac_extensions.sort()
-    out: dict[str, Any] = item.to_dict(include_self_link=False, transform_hrefs=False)
-    return out
-
-
-def _write_report(result: CheckResult, root: Path, pid: str,
-                  fingerprint: str | None) -> None:
+def _write_report(result: CheckResult, root: Path, pid: str, fingerprint: str | None,
+                  edition: Edition, redaction: Redaction | None) -> None:
     """Figures into ``figures/`` (their CSVs into ``stats/``), then ``report.html``."""
     findings_csv = root / "stats" / "findings.csv"
     before = findings_csv.read_bytes()
@@ -246,34 +189,45 @@ def _write_report(result: CheckResult, root: Path, pid: str,
                             "builder owns")
     code = code_version()
     context = {"package_id": pid, "fingerprint": fingerprint, "report_dir": root,
-               "generated_by": f"Concession Monitor {code['monitor']} (code {code['git']})"}
+               "generated_by": f"Concession Monitor {code['monitor']} (code {code['git']})",
+               "tier": edition.tier or "", "alert_id": edition.alert_id,
+               "leads": edition.leads,
+               "withheld": [] if redaction is None else sorted(
+                   {f"{e['item']} ({e['rule']})" for e in redaction.entries})}
     html = render_report(result, figures, context)
     writers.write_bytes(writers.safe_path(root, REPORT), html.encode("utf-8"))
 
 
 def _write_payload(result: CheckResult, root: Path, pid: str, include_report: bool,
-                   fingerprint: str | None) -> None:
+                   fingerprint: str | None, edition: Edition,
+                   redaction: Redaction | None) -> None:
     """Every data file of the package, ``item.json`` last (it lists the others)."""
     writers.write_vectors(result, root)
     writers.write_indicator_rasters(result, root)
     writers.write_ndvi_pair(result, root, pick_before_after(result))
     writers.write_findings_csv(result, root)
-    summary = _summary(result, pid)
-    provenance = make_provenance(result, pid)
-    writers.write_json(writers.safe_path(root, SUMMARY), summary)
-    writers.write_json(writers.safe_path(root, PROVENANCE), provenance)
+    if redaction is not None:
+        withhold_files(redaction, root)
+        write_manifest(redaction, root, pid)
+    writers.write_json(writers.safe_path(root, SUMMARY), summary_document(result, pid, edition))
+    writers.write_json(writers.safe_path(root, PROVENANCE), make_provenance(result, pid))
     if include_report:
-        _write_report(result, root, pid, fingerprint)
-    writers.write_json(writers.safe_path(root, ITEM), _item(result, pid, root))
+        _write_report(result, root, pid, fingerprint, edition, redaction)
+    writers.write_json(writers.safe_path(root, ITEM), item_document(result, pid, root, edition))
 
 
 # ------------------------------------------------------------------------- bag, sign
 
 
-def _bag(staging: Path, result: CheckResult, pid: str, fingerprint: str | None) -> None:
-    info = {"Source-Organization": "Concession Monitor", "External-Identifier": pid,
-            "External-Description": f"Evidence package of monitor check "
-                                    f"{result.concession_id} ({result.mode})",
+def _bag(staging: Path, result: CheckResult, pid: str, fingerprint: str | None,
+         edition: Edition) -> None:
+    what = (f"alert {edition.alert_id} of monitor check" if edition.alert_id
+            else "monitor check")
+    info: dict[str, str] = {"Source-Organization": "Concession Monitor", "External-Identifier": pid,
+            "External-Description": f"Evidence package of {what} "
+                                    f"{result.concession_id} ({result.mode}), "
+                                    f"{edition.tier or 'full'} edition",
+            "Disclosure-Tier": edition.tier or "full",
             "Concession-Id": result.concession_id,
             "Period": f"{result.period[0].isoformat()}/{result.period[1].isoformat()}",
             "Standard": result.standard, "Standard-Digest": result.standard_digest}
@@ -393,7 +347,9 @@ def _target(out_dir: Path, concession_id: str, pid: str) -> Path:
 
 
 def build_package(result: CheckResult, out_dir: Path, *, key: Path | None = None,
-                  include_report: bool = True) -> PackageInfo:
+                  include_report: bool = True, alert_id: str | None = None,
+                  citations: Sequence[LeadCitation] = (),
+                  tier: TierRequest | None = None) -> PackageInfo:
     """Build, validate, sign and publish the evidence package of a check.
 
     Parameters
@@ -409,6 +365,15 @@ def build_package(result: CheckResult, out_dir: Path, *, key: Path | None = None
         Make the figures (:func:`monitor.evidence.figures.make_figures`) and
         ``report.html`` (:func:`monitor.evidence.report.render_report`); False leaves both
         out (a package without a report does not pass ``monitor verify``).
+    alert_id
+        Package only this alert of the check (:func:`focus_on_alert`); its id differs
+        from the check package's.
+    citations
+        Community leads the check answers (:mod:`monitor.evidence.citations`); the
+        package cites them, showing what ``tier`` allows.
+    tier
+        Build this disclosure tier's package (:mod:`monitor.evidence.redaction`) into
+        ``out_dir/<tier name>/`` instead of the full package.
 
     Returns
     -------
@@ -421,10 +386,29 @@ def build_package(result: CheckResult, out_dir: Path, *, key: Path | None = None
         validation, or the package would leave ``out_dir``.
     SigningKeyError
         If ``key`` is missing, unreadable or not an Ed25519 private key.
+    DisclosureKeyError
+        If ``tier`` withholds something and carries no secret for the commitments.
     """
     started = time.perf_counter()
-    pid = package_id(result)
+    if alert_id is not None:
+        result = focus_on_alert(result, alert_id)
+    full_id = package_id(result, alert_id, citations)
+    redaction: Redaction | None = None
     out_dir = Path(out_dir)
+    if tier is None:
+        pid = full_id
+        crs = None if result.concession is None else result.concession.crs
+        edition = Edition(alert_id=alert_id, leads=lead_documents(citations, None, crs))
+    else:
+        if not is_slug(tier.name):
+            raise EvidenceError(f"tier name {tier.name!r} is not a safe slug: it cannot name "
+                                "a folder")
+        pid = tier_package_id(full_id, tier)
+        redaction = prepare(result, tier, citations, full_id)
+        result = redaction.result
+        edition = Edition(alert_id=alert_id, tier=tier.name, rules_digest=tier.rules.digest(),
+                          derived_from=full_id, leads=redaction.leads)
+        out_dir = out_dir / tier.name
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -437,8 +421,8 @@ def build_package(result: CheckResult, out_dir: Path, *, key: Path | None = None
         with _locked(out_dir):
             _clean_stale(out_dir, pid)
             staging.mkdir()
-        _write_payload(result, staging, pid, include_report, fingerprint)
-        _bag(staging, result, pid, fingerprint)
+        _write_payload(result, staging, pid, include_report, fingerprint, edition, redaction)
+        _bag(staging, result, pid, fingerprint, edition)
         if key is not None:
             sign_bag(staging, key)
         _validate(staging, include_report)
@@ -457,4 +441,4 @@ def build_package(result: CheckResult, out_dir: Path, *, key: Path | None = None
     log.info("package %s: %d data files in %.1f s", final, n_files,
              time.perf_counter() - started)
     return PackageInfo(path=final, package_id=pid, files=n_files, signed=key is not None,
-                       fingerprint=fingerprint)
+                       fingerprint=fingerprint, tier=edition.tier or "full", alert_id=alert_id)

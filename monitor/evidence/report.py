@@ -391,7 +391,32 @@ def report_view(result: CheckResult, figures: Sequence[Figure],
         "provenance": _provenance(result, context),
         "generated_by": context.get("generated_by") or "Concession Monitor",
         "created": context.get("created") or "", "tier": context.get("tier") or "",
+        "alert_id": context.get("alert_id") or "",
+        "leads": [lead_words(lead) for lead in context.get("leads") or ()],
+        "withheld": list(context.get("withheld") or ()),
     }
+
+
+def lead_words(lead: Mapping[str, Any]) -> dict[str, str]:
+    """A cited community lead in plain words (only what the package's tier shows)."""
+    events = ", ".join(lead.get("events") or ()) or "none"
+    answer = (f"Corroborated: a change over a limit lies within {lead['radius_m']:.0f} m of "
+              f"the reported place (changes there: {events})." if lead.get("corroborated")
+              else f"Not corroborated: no change over a limit within {lead['radius_m']:.0f} m "
+                   f"of the reported place (changes there: {events}).")
+    where = ""
+    location = lead.get("location")
+    if location:
+        precision = float(location.get("precision_m") or 0)
+        where = (f"{location['lat']:.6f}, {location['lon']:.6f}" if precision == 0 else
+                 f"about {location['lat']:.4f}, {location['lon']:.4f} (to {precision:.0f} m)")
+    reporter = lead.get("reporter") or {}
+    who = ", ".join(str(v) for v in (reporter.get("name"), reporter.get("org"),
+                                     reporter.get("contact")) if v)
+    withheld = ", ".join(lead.get("withheld") or ())
+    return {"lead_id": str(lead["lead_id"]), "seen_on": str(lead["seen_on"]),
+            "answer": answer, "claim": str(lead.get("claim") or ""), "where": where,
+            "who": who, "withheld": withheld}
 
 
 def _environment() -> jinja2.Environment:

@@ -116,7 +116,9 @@ def reproduce_package(path: Path, *, source: str | None = None, aoi: Path | None
                               f"the check could not be re-run ({type(exc).__name__}: {exc}); "
                               "give --source where the imagery is")]
     recorded = {f["finding_id"]: f for f in summary.get("findings", [])}
-    fresh = {f["finding_id"]: f for f in (x.to_dict() for x in result.findings)}
+    alert_id = (summary.get("scope") or {}).get("alert_id")  # a per-alert package
+    fresh = {f["finding_id"]: f for f in (x.to_dict() for x in result.findings
+                                          if alert_id is None or x.alert_key == alert_id)}
     mismatches = [f"{fid}: missing from the re-run" for fid in recorded if fid not in fresh]
     mismatches += [f"{fid}: new in the re-run" for fid in fresh if fid not in recorded]
     for fid in recorded.keys() & fresh.keys():

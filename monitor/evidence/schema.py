@@ -19,13 +19,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-__all__ = ["ITEM", "PROVENANCE", "REPORT", "SUMMARY", "Provenance", "Summary",
-           "check_documents", "multihash_sha256"]
+__all__ = ["ITEM", "PROVENANCE", "REDACTION", "REPORT", "SUMMARY", "Provenance",
+           "RedactionManifest", "Summary", "check_documents", "multihash_sha256"]
 
 SUMMARY = "summary.json"
 PROVENANCE = "provenance.json"
 ITEM = "item.json"
 REPORT = "report.html"
+REDACTION = "redaction.json"
 
 Hex64 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 PackageId = Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]
@@ -114,11 +115,61 @@ class SkippedDoc(_Doc):
     reason: str
 
 
+class ScopeDoc(_Doc):
+    """What the package is about: a whole check, or one of its alerts."""
+
+    kind: Literal["check", "alert"]
+    alert_id: str | None
+
+
+class EditionDoc(_Doc):
+    """Which disclosure tier the package is, and the full package it was made from."""
+
+    tier: str
+    rules_digest: Hex64 | None
+    derived_from: PackageId | None
+
+
+class LocationDoc(_Doc):
+    """A lead's location, exact (precision 0) or rounded to a grid cell's centre."""
+
+    lon: float
+    lat: float
+    precision_m: float
+
+
+class ReporterDoc(_Doc):
+    """Who reported a lead (only in tiers allowed to show names)."""
+
+    name: str | None
+    contact: str | None
+    org: str | None
+
+
+class LeadDoc(_Doc):
+    """A community lead the check answers, as the package's tier shows it."""
+
+    lead_id: str
+    concession_id: str
+    seen_on: date
+    corroborated: bool
+    radius_m: float
+    events: list[str]
+    nearest_m: float | None = None
+    claim: str | None = None
+    location: LocationDoc | None = None
+    reporter: ReporterDoc | None = None
+    withheld: list[str]
+
+
 class Summary(_Doc):
     """``data/summary.json``: what was checked and what was found."""
 
     format: Literal["concession-monitor/summary/1"]
     package_id: PackageId
+    scope: ScopeDoc
+    edition: EditionDoc
+    leads: list[LeadDoc]
     concession: ConcessionDoc
     period: tuple[date, date]
     mode: Literal["baseline", "two-date"]
@@ -222,6 +273,41 @@ class Provenance(_Doc):
     code_version: CodeVersionDoc
     platform: PlatformDoc
     request: dict[str, Any]
+
+
+# ------------------------------------------------------------------------ redaction.json
+
+
+class WithheldDoc(_Doc):
+    """One withheld or coarsened item, with its HMAC commitment."""
+
+    item: str
+    kind: Literal["file", "value", "geometry"]
+    rule: Literal["rasters", "leads", "names", "paths", "geometry"]
+    label: str
+    commitment: str = Field(pattern=r"^hmac-sha256:[0-9a-f]{64}$")
+    size: int | None = None
+    cell_m: float | None = None
+
+
+class CommitmentsDoc(_Doc):
+    """How the commitments were made, and with which secret (its public id)."""
+
+    scheme: str
+    key_id: str | None
+
+
+class RedactionManifest(_Doc):
+    """``data/redaction.json``: a tier package's rules and what they withheld."""
+
+    format: Literal["concession-monitor/redaction/1"]
+    package_id: PackageId
+    tier: str
+    rules: dict[str, Any]
+    rules_digest: Hex64
+    derived_from: PackageId
+    commitments: CommitmentsDoc
+    withheld: list[WithheldDoc]
 
 
 # ----------------------------------------------------------------------------- checks
@@ -340,8 +426,20 @@ def check_documents(data_dir: Path, *, require_report: bool = True) -> list[str]
     provenance = (_validate(data_dir / PROVENANCE, Provenance, problems)
                   if (data_dir / PROVENANCE).is_file() else None)
     item = _check_item(data_dir, problems) if (data_dir / ITEM).is_file() else None
-    ids = {name: doc.package_id for name, doc in ((SUMMARY, summary), (PROVENANCE, provenance))
-           if isinstance(doc, Summary | Provenance)}
+    manifest = (_validate(data_dir / REDACTION, RedactionManifest, problems)
+                if (data_dir / REDACTION).is_file() else None)
+    if isinstance(summary, Summary):
+        tier = summary.edition.tier
+        if tier != "full" and not (data_dir / REDACTION).is_file():
+            problems.append(f"{REDACTION}: missing, but {SUMMARY} says this is the {tier!r} "
+                            "edition (a tier package lists what it withheld)")
+        if isinstance(manifest, RedactionManifest) and (
+                manifest.tier != tier or manifest.derived_from != summary.edition.derived_from):
+            problems.append(f"{REDACTION}: tier or derived_from differs from {SUMMARY}'s "
+                            "edition")
+    ids = {name: doc.package_id for name, doc in ((SUMMARY, summary), (PROVENANCE, provenance),
+                                                 (REDACTION, manifest))
+           if isinstance(doc, Summary | Provenance | RedactionManifest)}
     if item is not None:
         ids[ITEM] = str(item.get("id"))
     if len(set(ids.values())) > 1:

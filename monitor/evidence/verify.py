@@ -32,6 +32,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import importlib
+import json
 import os
 import re
 import stat
@@ -526,7 +527,18 @@ def _check_documents(pkg: _Package) -> Check:
     if problems:
         return Check("documents", False, "; ".join(_show(p, 200) for p in problems[:10])
                      + (f"; and {len(problems) - 10} more" if len(problems) > 10 else ""))
-    return Check("documents", True, "STAC item checksums and JSON schemas hold")
+    return Check("documents", True, "STAC item checksums and JSON schemas hold"
+                 + _edition_words(data_dir))
+
+
+def _edition_words(data_dir: Path) -> str:
+    """``; public edition of <id>, 9 items withheld (redaction.json)`` for tier packages."""
+    try:
+        manifest = json.loads((data_dir / "redaction.json").read_text(encoding="utf-8"))
+        return (f"; {manifest['tier']} edition of package {manifest['derived_from']}, "
+                f"{len(manifest['withheld'])} item(s) withheld or coarsened (redaction.json)")
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
 
 
 def _run(name: str, func: Callable[[], Check]) -> Check:
