@@ -124,6 +124,18 @@ class SigningKeyError(EvidenceError):
     """A signing or public key is missing, unreadable or of the wrong kind."""
 
 
+class LedgerError(MonitorError):
+    """The run ledger cannot be opened, read or written (the message names the file)."""
+
+
+class LedgerBusyError(LedgerError):
+    """Another run kept the ledger locked past the busy timeout (retryable)."""
+
+
+class LeaseError(LedgerError):
+    """A unit of work is not leased by this run (it expired and was taken over)."""
+
+
 class ReportWriteError(MonitorError):
     """An indicator report's files cannot be written (the message names the folder)."""
 

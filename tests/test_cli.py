@@ -40,7 +40,7 @@ def test_version_and_help_as_a_real_subprocess() -> None:
 
 def test_demo_json_on_a_short_series(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["demo", "--out", str(tmp_path / "demo"),
-                                       "--start", "2022-01-01", "--end", "2022-02-28",
+                                       "--start", "2022-01-01", "--end", "2022-02-28", "--no-run",
                                        "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
@@ -57,7 +57,7 @@ def test_demo_json_on_a_short_series(tmp_path: Path) -> None:
 
 def test_demo_table(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["demo", "--out", str(tmp_path / "demo"),
-                                       "--start", "2022-01-20", "--end", "2022-02-10"])
+                                       "--start", "2022-01-20", "--end", "2022-02-10", "--no-run"])
     assert result.exit_code == 0, result.output
     assert "demo-plume" in result.stdout and "NDVI" in result.stdout
 

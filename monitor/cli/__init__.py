@@ -20,6 +20,7 @@ from monitor.cli.evidence import keys, verify_command
 from monitor.cli.leads import leads
 from monitor.cli.leads_check import lead_check_command
 from monitor.cli.report import report_command
+from monitor.cli.run import run_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -33,6 +34,7 @@ def main(verbose: int) -> None:
     """
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
     # odc-loader resamples 20 m bands into in-memory arrays, which rasterio reports as
     # "not georeferenced": noise for a user, so the CLI (never the library) hides it.
     warnings.filterwarnings("ignore", category=NotGeoreferencedWarning, module="rasterio.warp")
@@ -47,3 +49,4 @@ leads.add_command(lead_check_command)
 main.add_command(leads)
 main.add_command(verify_command)
 main.add_command(report_command)
+main.add_command(run_command)

@@ -1,4 +1,10 @@
-"""`monitor demo`: generate the synthetic portfolio and summarise each concession's cube."""
+"""`monitor demo`: generate the synthetic portfolio and run the whole job on it.
+
+By default the portfolio is generated and then run end to end through ``monitor run``
+(:mod:`pipelines.runner`): alerts in the state store, exports, signed evidence packages for
+every alert, the indicator report and a run summary that says what to open first. With
+``--no-run`` it only generates the portfolio and summarises each concession's cube.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ import json
 import sys
 import time
 import warnings
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +21,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from monitor.cli.run import quiet_dask
 from monitor.concessions import load_concessions
 from monitor.errors import MonitorError, SceneSkippedWarning
+from monitor.evidence.signing import generate_keypair
+from monitor.fsio import write_atomic
 from monitor.simulate import PortfolioSpec, generate_portfolio
 from monitor.sources import open_source
 from monitor.sources.cube import load_cube
@@ -39,15 +48,19 @@ def _progress(console: Console) -> Progress:
               show_default=True, help="First acquisition date.")
 @click.option("--end", type=click.DateTime(["%Y-%m-%d"]), default="2022-12-01",
               show_default=True, help="Last acquisition date (inclusive).")
+@click.option("--no-run", is_flag=True, help="Only generate the portfolio and summarise the "
+              "cubes; do not run the job.")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON only.")
-def demo(out: Path, size: int, seed: int, start: datetime, end: datetime,
+def demo(out: Path, size: int, seed: int, start: datetime, end: datetime, no_run: bool,
          as_json: bool) -> None:
-    """Generate the synthetic demo portfolio and summarise each concession.
+    """Generate the synthetic demo portfolio and run the whole monitoring job on it.
 
     No credentials and no network: a seeded generator writes about 18 months of synthetic
     Sentinel-2 L2A scenes (clouds, a processing-baseline switch, a duplicated scene) for
-    four concessions with known events, then each concession's cube is loaded and
-    summarised. The same --size, --seed and dates give byte-identical files.
+    four concessions with known events; then OUT/run.yaml is run like any portfolio
+    (alerts, exports, signed packages for every alert with a demo key in OUT/keys, the
+    indicator report). The same --size, --seed and dates give byte-identical scenes.
+    With --no-run, each concession's cube is summarised instead.
     """
     console = Console(stderr=True, quiet=as_json)
     spec = PortfolioSpec(size=size, seed=seed, start=start.date(), end=end.date())
@@ -60,6 +73,9 @@ def demo(out: Path, size: int, seed: int, start: datetime, end: datetime,
                 bar.update(task, completed=done, total=total)
 
             portfolio = generate_portfolio(out, spec, progress=tick)
+        if not no_run:
+            run_demo(out, spec, console, as_json)
+            return
         registry = load_concessions(portfolio.registry_path)
         source = open_source(f"local:{portfolio.scenes_dir}")
         summaries: list[dict[str, Any]] = []
@@ -114,3 +130,67 @@ def _print_table(console: Console, result: dict[str, Any]) -> None:
     console.print(table)
     console.print(f"Done in {result['seconds']} s. Try: monitor aoi validate "
                   f"{result['registry']}")
+
+
+def _demo_config(out: Path, spec: PortfolioSpec) -> Path:
+    """``OUT/run.yaml``: the whole portfolio over the last 60 % of the series."""
+    span = (spec.end - spec.start).days
+    start = spec.start + timedelta(days=int(span * 0.4))
+    text = (f"# Written by `monitor demo`: the demo portfolio as a run config.\n"
+            f"format: concession-monitor/run/1\nname: demo\n"
+            f"registry: concessions.geojson\nsource: local:scenes\n"
+            f"period: {{start: {start.isoformat()}, end: {spec.end.isoformat()}}}\n"
+            f"output: run\nstate: state\nconcessions: all\n"
+            f"packages: {{build: true, per_alert: true, tiers: [full]}}\nreport: true\n")
+    path = out / "run.yaml"
+    write_atomic(path, text.encode("utf-8"))
+    return path
+
+
+def _worst_first(report: Path) -> tuple[int, str]:
+    """Sort key: alert packages of the worst severity first, then by path."""
+    try:
+        summary = json.loads((report.parent / "summary.json").read_text(encoding="utf-8"))
+        worst = summary["verdict"]["worst_severity"]
+        rank = (0 if summary["scope"]["kind"] == "alert" else 1) + 2 * (
+            {"violation": 0, "warning": 1, "notice": 2}.get(worst, 3))
+    except (OSError, ValueError, KeyError, TypeError):
+        rank = 99
+    return rank, str(report)
+
+
+def run_demo(out: Path, spec: PortfolioSpec, console: Console, as_json: bool) -> None:
+    """Run ``OUT/run.yaml`` and print what to open first."""
+    from pipelines.config import load_run_config
+    from pipelines.runner import run_portfolio
+    from pipelines.summary import human_summary
+
+    quiet_dask()
+    key_dir = out / "keys"
+    if not (key_dir / "demo.key").is_file():
+        generate_keypair(key_dir, "demo")
+    config = load_run_config(_demo_config(out, spec))
+    with _progress(console) as bar:
+        task = bar.add_task("running the portfolio", total=None)
+
+        def tick(message: str, done: int, total: int) -> None:
+            bar.update(task, description=message, completed=done, total=total)
+
+        summary = run_portfolio(config, key=key_dir / "demo.key", progress=tick)
+    if as_json:
+        click.echo(json.dumps(summary.to_dict(), indent=2, sort_keys=True))
+        return
+    for line in human_summary(summary):
+        click.echo(line)
+    report = config.output / "report" / "report.html"
+    packages = sorted((config.output / "packages").glob("*/data/report.html"), key=_worst_first)
+    click.echo("\nOpen first:")
+    click.echo(f"  1. {report}  (the indicator report of the whole portfolio)")
+    if packages:
+        click.echo(f"  2. {packages[0]}  (an evidence package's report; "
+                   f"{len(packages)} packages in {config.output / 'packages'})")
+        click.echo(f"  3. monitor verify {packages[0].parents[1]} --public-key "
+                   f"{key_dir / 'demo.pub'}")
+    click.echo(f"  alerts: monitor alerts --state {config.alerts_path} list")
+    if summary.failed:
+        sys.exit(5)

@@ -279,8 +279,9 @@ def turbidity_chart(table: pd.DataFrame, *, title: str, period: tuple[date, date
     top, mid, low = fig.subplots(3, 1, sharex=True, height_ratios=[3, 3, 1.4])
     dates = [date.fromisoformat(d) for d in table["date"]]
     days = as_days(dates)
-    for axis in (top, mid, low):
-        mark_period(axis, period, dates[0], window, label=axis is top)
+    for axis in (top, mid, low):  # no clear water at all still gives a (labelled) chart
+        mark_period(axis, period, dates[0] if dates else period[0], window,
+                    label=axis is top)
     for col, colour, name in (("upstream_fnu", BLUE, "upstream"),
                               ("downstream_fnu", VERMILION, "downstream")):
         ok = np.isfinite(table[col].to_numpy(float))

@@ -70,6 +70,7 @@ from monitor.evidence.signing import fingerprint_of_private_key, sign_bag
 from monitor.findings import stable_id
 from monitor.fsio import fsync_path
 from monitor.geometry import is_slug
+from monitor.procs import pid_alive
 
 __all__ = ["PackageInfo", "build_package", "focus_on_alert", "package_id"]
 
@@ -256,16 +257,6 @@ def _validate(staging: Path, include_report: bool) -> None:
 # ---------------------------------------------------------------------- staging, move
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 @contextlib.contextmanager
 def _locked(folder: Path) -> Iterator[None]:
     """An exclusive lock on ``folder`` (flock on the directory) for the final swap."""
@@ -304,7 +295,7 @@ def _clean_stale(out_dir: Path, pid: str) -> None:
         owner = int(match.group(3))
         with _ACTIVE_LOCK:
             stale = (entry.name not in _ACTIVE if owner == os.getpid()
-                     else not _alive(owner))
+                     else not pid_alive(owner))
         if stale:
             log.info("removing %s, left by an interrupted build", entry)
             shutil.rmtree(entry, ignore_errors=True)
