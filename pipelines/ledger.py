@@ -24,9 +24,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
+from monitor.alerts.schema import StateFile
 from monitor.errors import ConfigError
 from pipelines.ledger_schema import (
     UNIT_STATUSES,
@@ -54,7 +54,7 @@ __all__ = ["DEFAULT_LEASE_S", "Ledger", "RunInfo", "UnitRecord", "make_owner", "
 DEFAULT_LEASE_S = 600.0
 
 
-class Ledger:
+class Ledger(StateFile):
     """The run ledger in one SQLite file.
 
     Parameters
@@ -78,23 +78,12 @@ class Ledger:
                  clock: Callable[[], datetime] | None = None, owner: str | None = None) -> None:
         if not (math.isfinite(lease_s) and lease_s > 0):
             raise ConfigError(f"lease_s must be a positive number of seconds, not {lease_s!r}")
-        self.path = Path(path)
         self.lease_s = float(lease_s)
         self.owner = owner or make_owner()
-        self._clock = clock or (lambda: datetime.now(UTC))
-        self._conn = connect_ledger(self.path, busy_timeout_s, create)
-        self._conn.row_factory = sqlite3.Row
+        super().__init__(path, busy_timeout_s=busy_timeout_s, create=create, clock=clock)
 
-    def close(self) -> None:
-        """Close the connection (the ledger is unusable afterwards)."""
-        self._conn.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
+    def _connect(self, path: Path, busy_timeout_s: float, create: bool) -> sqlite3.Connection:
+        return connect_ledger(path, busy_timeout_s, create)
 
     def __repr__(self) -> str:
         return f"Ledger({str(self.path)!r}, owner={self.owner!r})"

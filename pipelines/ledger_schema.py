@@ -42,6 +42,7 @@ from monitor.errors import (
     LedgerError,
 )
 from monitor.procs import pid_alive
+from monitor.sqlitefile import open_sqlite
 
 __all__ = ["APPLICATION_ID", "INDICATORS", "RUN_STATUSES", "SCHEMA_VERSION", "UNIT_KINDS",
            "UNIT_STATUSES", "LeaseError", "LedgerBusyError", "LedgerError", "RunInfo",
@@ -195,33 +196,10 @@ def connect_ledger(path: Path, busy_timeout_s: float, create: bool) -> sqlite3.C
     create a missing file. LedgerError for a missing file (``create=False``) or folder, a
     file that is not an SQLite database or not a run ledger, or another schema version.
     """
-    if not path.exists():
-        if not create:
-            raise LedgerError(f"no run ledger at {path}: run `monitor run` first or point "
-                              f"the ledger option at the ledger file")
-        if not path.parent.is_dir():
-            raise LedgerError(f"cannot create run ledger {path}: folder {path.parent} does "
-                              f"not exist; create it first")
-    try:
-        conn = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None)
-    except sqlite3.Error as exc:
-        raise ledger_error(path, "open the file", exc) from exc
-    try:
-        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            logger.warning("run ledger %s: journal_mode is %s, not WAL (file system without "
-                           "shared memory?); concurrent readers may block", path, mode)
-        conn.execute("PRAGMA synchronous = FULL")
-        conn.execute("PRAGMA foreign_keys = ON")
-        _ensure_schema(conn, path)
-    except sqlite3.Error as exc:
-        conn.close()
-        raise ledger_error(path, "open the ledger", exc) from exc
-    except BaseException:
-        conn.close()
-        raise
-    return conn
+    return open_sqlite(path, busy_timeout_s, create, what="run ledger",
+                       missing_fix="run `monitor run` first or point the ledger option at "
+                       "the ledger file", ensure_schema=_ensure_schema, error=ledger_error,
+                       missing=LedgerError)
 
 
 # ---------------------------------------------------------------------- records

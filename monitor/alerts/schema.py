@@ -40,6 +40,7 @@ from types import TracebackType
 from typing import Self
 
 from monitor.errors import AlertStoreBusyError, AlertStoreError
+from monitor.sqlitefile import open_sqlite
 
 __all__ = ["APPLICATION_ID", "DEFAULT_BUSY_TIMEOUT_S", "SCHEMA_VERSION", "StateFile", "connect",
            "is_busy", "store_error", "transaction"]
@@ -274,34 +275,10 @@ def connect(path: Path, busy_timeout_s: float, create: bool) -> sqlite3.Connecti
         Missing file (``create=False``), missing folder, a file that is not an SQLite
         database or not an alert store, or a newer schema.
     """
-    if not path.exists():
-        if not create:
-            raise AlertStoreError(
-                f"no alert store at {path}: record findings first (monitor run) or point "
-                f"--state / MONITOR_STATE at the store file")
-        if not path.parent.is_dir():
-            raise AlertStoreError(
-                f"cannot create alert store {path}: folder {path.parent} does not exist")
-    try:
-        conn = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None)
-    except sqlite3.Error as exc:
-        raise store_error(path, "open the file", exc) from exc
-    try:
-        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            logger.warning("alert store %s: journal_mode is %s, not WAL (file system without "
-                           "shared memory?); concurrent readers may block", path, mode)
-        conn.execute("PRAGMA synchronous = FULL")
-        conn.execute("PRAGMA foreign_keys = ON")
-        _ensure_schema(conn, path)
-    except sqlite3.Error as exc:
-        conn.close()
-        raise store_error(path, "open the store", exc) from exc
-    except BaseException:
-        conn.close()
-        raise
-    return conn
+    return open_sqlite(path, busy_timeout_s, create, what="alert store",
+                       missing_fix="record findings first (monitor run) or point --state / "
+                       "MONITOR_STATE at the store file", ensure_schema=_ensure_schema,
+                       error=store_error, missing=AlertStoreError)
 
 
 class StateFile:
@@ -324,8 +301,12 @@ class StateFile:
                  clock: Callable[[], datetime] | None = None) -> None:
         self.path = Path(path)
         self._clock = clock or (lambda: datetime.now(UTC))
-        self._conn = connect(self.path, busy_timeout_s, create)
+        self._conn = self._connect(self.path, busy_timeout_s, create)
         self._conn.row_factory = sqlite3.Row
+
+    def _connect(self, path: Path, busy_timeout_s: float, create: bool) -> sqlite3.Connection:
+        """Open the file (subclasses for other kinds of state file override this)."""
+        return connect(path, busy_timeout_s, create)
 
     def close(self) -> None:
         """Close the connection (the store is unusable afterwards)."""

@@ -1,0 +1,75 @@
+"""Opening an SQLite file of the project (alert store, run ledger) the one safe way.
+
+WAL journal, ``synchronous=FULL``, a busy timeout and foreign keys on every connection
+(RELIABILITY.md: SQLite survived hard kills mid-transaction; concurrent writers only
+behave with a busy timeout), autocommit mode so transactions are explicit
+(``BEGIN IMMEDIATE``), and the caller's schema check on the open connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+from monitor.errors import MonitorError
+
+__all__ = ["open_sqlite"]
+
+logger = logging.getLogger(__name__)
+
+ErrorFactory = Callable[[Path, str, sqlite3.Error], MonitorError]
+
+
+def open_sqlite(path: Path, busy_timeout_s: float, create: bool, *, what: str,
+                missing_fix: str, ensure_schema: Callable[[sqlite3.Connection, Path], None],
+                error: ErrorFactory, missing: Callable[[str], MonitorError]
+                ) -> sqlite3.Connection:
+    """Open (and if needed create) ``path``; return a configured autocommit connection.
+
+    Parameters
+    ----------
+    path
+        The SQLite file.
+    busy_timeout_s
+        How long a statement waits for another writer's lock before failing.
+    create
+        Create the file when missing; when False a missing file is an error.
+    what
+        What the file is, for messages (``alert store``, ``run ledger``).
+    missing_fix
+        How to fix a missing file (appended to the message).
+    ensure_schema
+        Checks (or creates) the schema on the open connection; raises on a wrong file.
+    error
+        Makes the typed error of an SQLite failure: ``error(path, action, exc)``.
+    missing
+        Makes the typed error of a missing file or folder from its message.
+    """
+    if not path.exists():
+        if not create:
+            raise missing(f"no {what} at {path}: {missing_fix}")
+        if not path.parent.is_dir():
+            raise missing(f"cannot create {what} {path}: folder {path.parent} does not "
+                          "exist; create it first")
+    try:
+        conn = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise error(path, "open the file", exc) from exc
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            logger.warning("%s %s: journal_mode is %s, not WAL (file system without shared "
+                           "memory?); concurrent readers may block", what, path, mode)
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        ensure_schema(conn, path)
+    except sqlite3.Error as exc:
+        conn.close()
+        raise error(path, f"open the {what}", exc) from exc
+    except BaseException:
+        conn.close()
+        raise
+    return conn
