@@ -10,16 +10,29 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from monitor.errors import MonitorError
 
-__all__ = ["open_sqlite"]
+__all__ = ["is_busy", "open_sqlite"]
 
 logger = logging.getLogger(__name__)
 
 ErrorFactory = Callable[[Path, str, sqlite3.Error], MonitorError]
+
+
+def is_busy(exc: BaseException) -> bool:
+    """Whether an error is an SQLite lock conflict (``database is locked`` / busy).
+
+    Also true for a typed error raised *from* such an SQLite error.
+    """
+    if not isinstance(exc, sqlite3.Error):
+        cause = exc.__cause__
+        return isinstance(cause, sqlite3.Error) and is_busy(cause)
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "locked" in str(exc)
 
 
 def open_sqlite(path: Path, busy_timeout_s: float, create: bool, *, what: str,
@@ -53,6 +66,25 @@ def open_sqlite(path: Path, busy_timeout_s: float, create: bool, *, what: str,
         if not path.parent.is_dir():
             raise missing(f"cannot create {what} {path}: folder {path.parent} does not "
                           "exist; create it first")
+    # SQLite returns "busy" at once, without waiting, where waiting could deadlock: e.g.
+    # when two processes create the same new file and one must switch it to WAL while the
+    # other writes the schema. Opening is therefore retried, for the busy timeout at most.
+    deadline = time.monotonic() + busy_timeout_s
+    pause = 0.01
+    while True:
+        try:
+            return _open_once(path, busy_timeout_s, what, ensure_schema, error)
+        except (sqlite3.Error, MonitorError) as exc:
+            if not is_busy(exc) or time.monotonic() + pause > deadline:
+                raise
+            logger.debug("%s %s busy while opening; retrying in %.2f s", what, path, pause)
+            time.sleep(pause)
+            pause = min(pause * 2, 0.5)
+
+
+def _open_once(path: Path, busy_timeout_s: float, what: str,
+               ensure_schema: Callable[[sqlite3.Connection, Path], None],
+               error: ErrorFactory) -> sqlite3.Connection:
     try:
         conn = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None)
     except sqlite3.Error as exc:

@@ -40,7 +40,7 @@ from types import TracebackType
 from typing import Self
 
 from monitor.errors import AlertStoreBusyError, AlertStoreError
-from monitor.sqlitefile import open_sqlite
+from monitor.sqlitefile import is_busy, open_sqlite
 
 __all__ = ["APPLICATION_ID", "DEFAULT_BUSY_TIMEOUT_S", "SCHEMA_VERSION", "StateFile", "connect",
            "is_busy", "store_error", "transaction"]
@@ -182,12 +182,6 @@ def _statements(ddl: str) -> list[str]:
                 out.append(buffer.strip())
             buffer = ""
     return out
-
-
-def is_busy(exc: sqlite3.Error) -> bool:
-    """Whether an SQLite error is a lock timeout (``database is locked`` / busy)."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "locked" in str(exc)
 
 
 def store_error(path: Path, action: str, exc: sqlite3.Error) -> AlertStoreError:
