@@ -13,14 +13,16 @@ import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from monitor.errors import MonitorError
 
-__all__ = ["is_busy", "open_sqlite"]
+__all__ = ["is_busy", "open_sqlite", "typed_error"]
 
 logger = logging.getLogger(__name__)
 
 ErrorFactory = Callable[[Path, str, sqlite3.Error], MonitorError]
+E = TypeVar("E", bound=MonitorError)
 
 
 def is_busy(exc: BaseException) -> bool:
@@ -33,6 +35,24 @@ def is_busy(exc: BaseException) -> bool:
         return isinstance(cause, sqlite3.Error) and is_busy(cause)
     code = getattr(exc, "sqlite_errorcode", None)
     return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "locked" in str(exc)
+
+
+def typed_error(path: Path, action: str, exc: sqlite3.Error, *, what: str,
+                busy: Callable[[str], E], error: Callable[[str], E], other_file: str) -> E:
+    """The typed error of an SQLite failure: ``busy`` (retryable) or ``error`` (permanent).
+
+    ``what`` names the file's kind (``alert store``), ``other_file`` says how to point at
+    another file when this one is not an SQLite database.
+    """
+    if is_busy(exc):
+        return busy(f"{what} {path}: could not {action}: another process kept the {what} "
+                    f"locked past the busy timeout ({exc}); retry later or raise "
+                    "busy_timeout_s")
+    if "not a database" in str(exc):
+        article = "an" if what[:1] in "aeiou" else "a"
+        return error(f"{path} is not an SQLite database, so not {article} {what}; "
+                     f"{other_file} (or move this one away)")
+    return error(f"{what} {path}: could not {action} ({exc})")
 
 
 def open_sqlite(path: Path, busy_timeout_s: float, create: bool, *, what: str,

@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 from monitor.alerts.schema import APPLICATION_ID as ALERT_STORE_APPLICATION_ID
-from monitor.alerts.schema import is_busy
 from monitor.errors import (
     ConfigError,
     LeaseError,
@@ -42,7 +41,7 @@ from monitor.errors import (
     LedgerError,
 )
 from monitor.procs import pid_alive
-from monitor.sqlitefile import open_sqlite
+from monitor.sqlitefile import open_sqlite, typed_error
 
 __all__ = ["APPLICATION_ID", "INDICATORS", "RUN_STATUSES", "SCHEMA_VERSION", "UNIT_KINDS",
            "UNIT_STATUSES", "LeaseError", "LedgerBusyError", "LedgerError", "RunInfo",
@@ -127,15 +126,8 @@ def parse_utc(text: str) -> datetime:
 
 def ledger_error(path: Path, action: str, exc: sqlite3.Error) -> LedgerError:
     """A typed error for an SQLite failure on the ledger: busy (retryable) or permanent."""
-    if is_busy(exc):
-        return LedgerBusyError(
-            f"run ledger {path}: could not {action}: another process kept the ledger locked "
-            f"past the busy timeout ({exc}); retry later or raise busy_timeout_s")
-    if "not a database" in str(exc):
-        return LedgerError(
-            f"{path} is not an SQLite database, so not a run ledger; point the ledger at "
-            f"another file (or move this one away)")
-    return LedgerError(f"run ledger {path}: could not {action} ({exc})")
+    return typed_error(path, action, exc, what="run ledger", busy=LedgerBusyError,
+                      error=LedgerError, other_file="point the ledger at another file")
 
 
 @contextlib.contextmanager

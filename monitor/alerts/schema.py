@@ -40,7 +40,7 @@ from types import TracebackType
 from typing import Self
 
 from monitor.errors import AlertStoreBusyError, AlertStoreError
-from monitor.sqlitefile import is_busy, open_sqlite
+from monitor.sqlitefile import is_busy, open_sqlite, typed_error
 
 __all__ = ["APPLICATION_ID", "DEFAULT_BUSY_TIMEOUT_S", "SCHEMA_VERSION", "StateFile", "connect",
            "is_busy", "store_error", "transaction"]
@@ -186,15 +186,8 @@ def _statements(ddl: str) -> list[str]:
 
 def store_error(path: Path, action: str, exc: sqlite3.Error) -> AlertStoreError:
     """A typed error for an SQLite failure: busy (retryable) or permanent."""
-    if is_busy(exc):
-        return AlertStoreBusyError(
-            f"alert store {path}: could not {action}: another process kept the store locked "
-            f"past the busy timeout ({exc}); retry later or raise busy_timeout_s")
-    if "not a database" in str(exc):
-        return AlertStoreError(
-            f"{path} is not an SQLite database, so not an alert store; pass another --state "
-            f"file (or move this one away)")
-    return AlertStoreError(f"alert store {path}: could not {action} ({exc})")
+    return typed_error(path, action, exc, what="alert store", busy=AlertStoreBusyError,
+                      error=AlertStoreError, other_file="pass another --state file")
 
 
 @contextmanager

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date
 from typing import Any
 
@@ -177,7 +177,7 @@ class LeadSummary:
 
 
 @dataclass(frozen=True)
-class Lead:
+class Lead(LeadSummary):
     """A stored lead with its protected details unsealed (:meth:`LeadStore.get`).
 
     The public fields are those of :class:`LeadSummary`; the protected ones (``lon``,
@@ -185,15 +185,6 @@ class Lead:
     :meth:`public_dict` only.
     """
 
-    lead_id: str
-    concession_id: str
-    seen_on: date
-    received_at: date
-    origin: str
-    status: str
-    checked_package: str | None
-    commitments: Mapping[str, str] = field(hash=False)
-    key_id: str
     lon: float = field(repr=False)
     lat: float = field(repr=False)
     claim: str = field(repr=False)
@@ -202,16 +193,12 @@ class Lead:
     reporter_org: str | None = field(default=None, repr=False)
 
     def summary(self) -> LeadSummary:
-        """The public part of this lead."""
-        return LeadSummary(lead_id=self.lead_id, concession_id=self.concession_id,
-                           seen_on=self.seen_on, received_at=self.received_at,
-                           origin=self.origin, status=self.status,
-                           checked_package=self.checked_package,
-                           commitments=dict(self.commitments), key_id=self.key_id)
+        """The public part of this lead (a plain :class:`LeadSummary`)."""
+        return LeadSummary(**{f.name: getattr(self, f.name) for f in fields(LeadSummary)})
 
     def public_dict(self) -> dict[str, Any]:
         """The non-protected fields and the commitments: all a public output may use."""
-        return self.summary().to_dict()
+        return LeadSummary.to_dict(self)
 
     def to_dict(self, reveal: bool = False) -> dict[str, Any]:
         """JSON-ready dict; the protected values are included only with ``reveal=True``.
