@@ -39,6 +39,7 @@ lint: $(STAMP)  ## ruff + mypy
 
 bench: $(STAMP)  ## performance benchmarks (ratios to limits measured in the same run)
 	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks.run
 
 clean:  ## remove the virtualenv and generated output
 	rm -rf $(VENV) demo-output .pytest_cache .mypy_cache .ruff_cache

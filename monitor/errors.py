@@ -45,6 +45,17 @@ class NoImageryError(SourceError):
     """No usable scene covers the concession in the requested period."""
 
 
+class SourceUnavailableError(SourceError):
+    """An imagery service failed, stalled or refused after bounded retries (retry later).
+
+    A check that meets it gives no verdict: an outage is never read as "compliant".
+    """
+
+
+class SourceAuthError(SourceError):
+    """An imagery service rejected the credentials (the message never repeats the secret)."""
+
+
 class UnsupportedProductError(SourceError):
     """A product of a level or type the monitor does not process (e.g. Landsat L1TP)."""
 

@@ -227,7 +227,8 @@ def _record(ledger: Ledger, run_id: str, o: ConcessionOutcome) -> None:
                      "exceedances": sum(f.indicator == ind and f.outcome == "exceedance"
                                         for f in o.findings),
                      "clear_observations": o.clear_observations,
-                     "packages": len(o.packages), "package_error": o.package_error}
+                     "packages": len(o.packages), "package_error": o.package_error,
+                     "check_seconds": o.check_seconds, "package_seconds": o.package_seconds}
             ledger.complete(run_id, o.concession_id, ind, scenes=o.scenes,
                             last_acquisition=o.last_acquisition, seconds=o.seconds,
                             stats=stats)

@@ -77,6 +77,9 @@ class ConcessionOutcome:
     packages: tuple[dict[str, Any], ...] = ()
     package_error: str | None = None
     seconds: float = 0.0
+    #: Wall time of the check (read, indicators, evaluation, alert store) and of packaging.
+    check_seconds: float = 0.0
+    package_seconds: float = 0.0
 
 
 def _packages(task: ConcessionTask, result: Any) -> tuple[tuple[dict[str, Any], ...],
@@ -159,6 +162,7 @@ def run_concession(task: ConcessionTask) -> ConcessionOutcome:
         return outcome("nothing-new", reason=str(exc))
     except Exception as exc:  # isolate the concession; the driver records the reason
         return outcome("failed", reason=_failure(exc))
+    checked = time.perf_counter()
     cube = result.cube
     in_period: list[str] = []
     last: date | None = None
@@ -171,8 +175,11 @@ def run_concession(task: ConcessionTask) -> ConcessionOutcome:
         last = max((times[i] for i in keep), default=None)
         if "clear" in cube and keep:
             clear = int(cube["clear"].isel(time=keep).any(dim=("y", "x")).sum())
+    packaging = time.perf_counter()
     packages, package_error = _packages(task, result)
     return outcome("ok", findings=result.findings, scenes=tuple(in_period),
                    last_acquisition=last, clear_observations=clear,
                    skipped_scenes=tuple(result.skipped_scenes), packages=packages,
-                   package_error=package_error)
+                   package_error=package_error,
+                   check_seconds=round(checked - started, 3),
+                   package_seconds=round(time.perf_counter() - packaging, 3))

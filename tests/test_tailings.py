@@ -185,3 +185,30 @@ def test_vectorise_pixel_union() -> None:
     assert geom.area == pytest.approx(7 * 100.0)
     assert geom.geom_type == "MultiPolygon" and len(geom.geoms) == 2
     assert geom.bounds == (1010.0, 4950.0, 1060.0, 4990.0)
+
+
+def test_period_inside_the_only_baseline_window_is_indeterminate(
+        tailings_cube: xr.Dataset, registry: Any) -> None:
+    """A short history (the cube starts inside the baseline window) is indeterminate, not an
+    error: the benchmark's run over 5 weeks of imagery failed the whole concession with a
+    ValueError before."""
+    from datetime import timedelta
+
+    from monitor.compliance import evaluate
+    from monitor.config import default_standard_path, load_standards
+
+    first = tailings_cube["time"].values.min().astype("datetime64[D]").item()
+    short = tailings_cube.sel(time=slice(None, np.datetime64(first + timedelta(days=60))))
+    # one acquisition before the period: the baseline falls back to the cube's first
+    # composite_days (90), which the period ends inside
+    period = (first + timedelta(days=1), first + timedelta(days=49))
+    res = tailings(short, registry["demo-tailings"], period)
+    assert len(res.measurements) > 0
+    assert (res.measurements.status == "indeterminate").all()
+    assert res.measurements.value.isna().all()
+    assert "give a period ending after" in res.measurements.reason.iloc[0]
+    assert res.events == () and dict(res.rasters) == {}
+    findings = evaluate(res, load_standards(default_standard_path()))
+    zones = {f.zone for f in findings}
+    assert {"licence_outside_footprint", "buffer_ring", "tailings_facility"} <= zones
+    assert {f.outcome for f in findings} == {"indeterminate"}

@@ -3,7 +3,8 @@
 Exit codes: 0 done (whatever was found); 2 bad input (registry, standard, dates, source,
 signing key), with the reason; 3 when ``--fail-on SEVERITY`` is given and a finding of that
 severity or higher was made; 4 when ``--package`` is given and the evidence package could
-not be built (the findings are printed all the same).
+not be built (the findings are printed all the same); 6 when the imagery service failed,
+stalled or refused after bounded retries: no verdict was made, retry later.
 
 ``--package DIR`` builds the check's evidence package (a BagIt bag, see
 :mod:`monitor.evidence.package`) into ``DIR``; ``--key FILE`` (default: the environment
@@ -24,13 +25,14 @@ from rich.table import Table
 
 from monitor.checking import CheckResult, check
 from monitor.cli.packaging import KEY_ENV, PackagePlan, package_options, plan_packages
-from monitor.errors import MonitorError
+from monitor.errors import MonitorError, SourceUnavailableError
 from monitor.evidence.package import PackageInfo
 from monitor.evidence.publish import publish
 from monitor.findings import SEVERITIES
 
 EXIT_FAIL_ON = 3
 EXIT_PACKAGE = 4
+EXIT_UNAVAILABLE = 6
 _DATE = click.DateTime(["%Y-%m-%d"])
 _STYLE = {"compliant": "green", "exceedance": "bold red", "indeterminate": "yellow"}
 
@@ -39,7 +41,9 @@ _STYLE = {"compliant": "green", "exceedance": "bold red", "indeterminate": "yell
 @click.argument("concession_id")
 @click.option("--aoi", "aoi", required=True, type=click.Path(exists=True, dir_okay=False,
               path_type=Path), help="Concession registry (GeoJSON, GPKG, GeoParquet, SHP).")
-@click.option("--source", required=True, help="Imagery source, e.g. local:demo-output/scenes.")
+@click.option("--source", required=True,
+              help="Imagery source: local:PATH, sentinelhub[:cdse|:URL], or stac:URL[#options] "
+                   "(stac:earth-search, stac:planetary-computer).")
 @click.option("--from", "start", type=_DATE, help="Period start (baseline mode).")
 @click.option("--to", "end", type=_DATE, help="Period end, inclusive (baseline mode).")
 @click.option("--before", type=_DATE, help="Two-date mode: the 'before' date.")
@@ -87,6 +91,10 @@ def check_command(concession_id: str, aoi: Path, source: str, start: datetime | 
                 indicators=list(indicators) or None,
                 progress=lambda msg: status.update(f"{concession_id}: {msg}"),
             )
+    except SourceUnavailableError as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}\nno verdict: the imagery could "
+                                   "not be read; retry later", highlight=False)
+        sys.exit(EXIT_UNAVAILABLE)
     except MonitorError as exc:
         err = Console(stderr=True)
         err.print(f"[bold red]error:[/] {exc}", highlight=False)

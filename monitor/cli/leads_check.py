@@ -32,7 +32,8 @@ __all__ = ["lead_check_command"]
               path_type=Path), help="State store holding the lead (receives the findings).")
 @click.option("--aoi", required=True, type=click.Path(exists=True, dir_okay=False,
               path_type=Path), help="Concession registry.")
-@click.option("--source", required=True, help="Imagery source, e.g. local:demo-output/scenes.")
+@click.option("--source", required=True,
+              help="Imagery source: local:PATH, sentinelhub[:cdse|:URL] or stac:URL.")
 @click.option("--standard", "standards", multiple=True, type=click.Path(exists=True,
               path_type=Path), help="Standard file or folder (repeatable).")
 @click.option("--days-before", type=click.IntRange(1, 730), default=DAYS_BEFORE,

@@ -165,7 +165,7 @@ def tailings(
     Raises
     ------
     ValueError
-        If the period ends before it starts or before the baseline window ends.
+        If the period ends before it starts.
     monitor.errors.MissingBandError
         If the cube lacks a band the indices need.
 
@@ -185,17 +185,16 @@ def tailings(
         raise ValueError(f"{cid}: period end {end} is before its start {start}")
     times = cube["time"].values.astype("datetime64[D]")
     base_w, series_w, how = composite_windows(times, start, end, params, baseline)
+    geobox = cube.odc.geobox
+    ha = pixel_area_ha(cube)
+    masks = _zone_masks(concession, geobox, buffer_m)
+    if not series_w:
+        return _no_baseline(concession, (start, end), params, buffer_m, max_unknown_fraction,
+                            masks, ha, base_w)
     comps = composites(cube, [base_w, *series_w], params)
     base, series = comps[0], comps[1:]
     cur = series[-1]
-    geobox = cube.odc.geobox
-    ha = pixel_area_ha(cube)
     in_aoi = np.asarray(cube["in_aoi"].values, bool)
-    zones = concession.zones(buffer_m)
-    masks = [m for m in zone_masks(zones, geobox) if m.zone != "water_reach"]
-    masks.append(ZoneMask("licence", "licence", concession.licence,
-                          burn(concession.licence, geobox)))
-    masks = [m for m in masks if m.n_px > 0]
     footprint, facility = np.zeros(in_aoi.shape, bool), np.zeros(in_aoi.shape, bool)
     for m in masks:
         if m.zone == "permitted_footprint":
@@ -289,6 +288,43 @@ def tailings(
     measurements = measurement_table(rows.rows)
     return IndicatorResult("tailings", cid, (start, end), measurements, tuple(events), rasters,
                            parameters, confidence=confidence, notes=tuple(notes))
+
+
+def _zone_masks(concession: Concession, geobox: Any, buffer_m: float) -> list[ZoneMask]:
+    """The zones the indicator measures (water reaches aside) plus the whole licence."""
+    masks = [m for m in zone_masks(concession.zones(buffer_m), geobox)
+             if m.zone != "water_reach"]
+    masks.append(ZoneMask("licence", "licence", concession.licence,
+                          burn(concession.licence, geobox)))
+    return [m for m in masks if m.n_px > 0]
+
+
+def _no_baseline(concession: Concession, period: tuple[date, date], params: TailingsParams,
+                 buffer_m: float, max_unknown_fraction: float, masks: list[ZoneMask],
+                 ha: float, base_w: Any) -> IndicatorResult:
+    """Every zone indeterminate: the period ends inside the only possible baseline window."""
+    start, end = period
+    cid = concession.concession_id
+    what = (f"a baseline before the period: the only baseline window, {base_w.start}.."
+            f"{base_w.end} ({base_w.idx.size} acquisitions), does not end before the period "
+            f"does; give a period ending after {base_w.end} or load imagery from the "
+            f"{params.composite_days} days before {start}")
+    rows = _Rows(cid, ha, max_unknown_fraction)
+    for z in masks:
+        none = np.zeros(z.mask.shape, bool)
+        n_obs = np.zeros(z.mask.shape, np.int64)
+        rows.add(z, "growth_area", end, start, 0.0, none, n_obs, what)
+        if z.zone != "permitted_footprint":
+            rows.add(z, "disturbed_outside_footprint_growth", end, start, 0.0, none, n_obs,
+                     what)
+        if z.zone == "tailings_facility":
+            rows.add(z, "facility_growth_fraction", end, start, 0.0, none, n_obs, what,
+                     unit="1")
+    parameters = {**asdict(params), "buffer_m": float(buffer_m),
+                  "max_unknown_fraction": float(max_unknown_fraction), "baseline": None}
+    return IndicatorResult("tailings", cid, (start, end), measurement_table(rows.rows), (),
+                           {}, parameters, confidence="low",
+                           notes=(f"No tailings assessment: no pixel has {what}.",))
 
 
 def _zone_event(cid: str, zone: ZoneMask, base: Composite, series: Sequence[Composite],

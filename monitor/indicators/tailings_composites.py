@@ -67,7 +67,11 @@ class Composite:
 def composite_windows(times: NDArray[np.datetime64], start: date, end: date,
                       params: TailingsParams, baseline: tuple[date, date] | None
                       ) -> tuple[Window, list[Window], str]:
-    """Baseline window, series windows (oldest first) and how the baseline was chosen."""
+    """Baseline window, series windows (oldest first) and how the baseline was chosen.
+
+    The series is empty when the period ends before the baseline window does (too little
+    history before the period): there is nothing to compare.
+    """
     days = timedelta(days=params.composite_days)
 
     def window(a: date, b: date) -> Window:
@@ -85,10 +89,7 @@ def composite_windows(times: NDArray[np.datetime64], start: date, end: date,
             how = ("the first composite_days of the cube (too few acquisitions before the "
                    "period)")
     first_day = max(start, base.end + timedelta(days=1))
-    if end < first_day:
-        raise ValueError(f"the period {start}..{end} ends before the first day after the "
-                         f"baseline window {base.start}..{base.end}: nothing to compare")
-    series: list[Window] = []
+    series: list[Window] = []  # none when the period ends inside the baseline window
     stop = end
     while stop >= first_day:
         begin = stop - days + timedelta(days=1)

@@ -17,8 +17,10 @@ def open_source(spec: str | Path | ImagerySource) -> ImagerySource:
     Parameters
     ----------
     spec
-        ``local:PATH`` (or a plain path) for local folders and static STAC catalogs, or an
-        object already implementing :class:`ImagerySource`.
+        ``local:PATH`` (or a plain path) for local folders and static STAC catalogs,
+        ``sentinelhub`` / ``sentinelhub:cdse`` / ``sentinelhub:URL`` for Sentinel Hub
+        Process API deployments, ``stac:URL`` for STAC APIs (Earth Search, Planetary
+        Computer), or an object already implementing :class:`ImagerySource`.
 
     Raises
     ------
@@ -31,7 +33,15 @@ def open_source(spec: str | Path | ImagerySource) -> ImagerySource:
     scheme, sep, rest = text.partition(":")
     if sep and scheme == "local":
         return LocalSource(rest)
+    if scheme == "sentinelhub":
+        from monitor.sources.sentinelhub import SentinelHubSource
+
+        return SentinelHubSource.from_spec(text)
+    if sep and scheme == "stac":
+        from monitor.sources.stac import StacApiSource
+
+        return StacApiSource.from_spec(rest)
     if sep and len(scheme) > 1 and scheme.isalpha():
         raise SourceError(f"unknown imagery source scheme {scheme!r} in {text!r}; use "
-                          "local:PATH (stac: and sentinelhub: are planned)")
+                          "local:PATH, sentinelhub[:cdse|:URL] or stac:URL")
     return LocalSource(text)

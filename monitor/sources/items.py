@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 import odc.stac
 import pystac
@@ -98,12 +99,17 @@ def load_items(
     bands: list[str],
     chunks: int,
     resampling: str = "nearest",
+    driver: Any = None,
 ) -> xr.Dataset:
     """Lazily decode ``bands`` of ``items`` onto ``geobox`` with odc-stac.
 
     Items with identical timestamps (tiles of one acquisition) are mosaicked into one time
     step. A band absent from some items is loaded as nodata for those items (odc-stac fills
     it); a band absent from every item is left out.
+
+    ``driver`` is an odc-loader reader driver (default: odc-stac's rasterio driver); remote
+    sources pass one that signs URLs, sets GDAL's HTTP options in the reading threads and
+    turns read failures into typed errors (see :mod:`monitor.sources.stac_read`).
     """
     present = [b for b in bands if any(b in item.assets for item in items)]
     return odc.stac.load(
@@ -114,4 +120,5 @@ def load_items(
         groupby="time",
         resampling={**{b: "nearest" for b in QA_BANDS}, "*": resampling},
         fail_on_error=True,
+        **({} if driver is None else {"driver": driver}),
     )
