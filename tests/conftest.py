@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -32,3 +33,12 @@ def shared_data() -> Path:
 def demo_portfolio(tmp_path_factory: pytest.TempPathFactory) -> Portfolio:
     """The default synthetic portfolio (18 months, size 320), generated once per session."""
     return generate_portfolio(tmp_path_factory.mktemp("demo") / "portfolio", PortfolioSpec())
+
+
+@pytest.fixture(scope="session")
+def services_portfolio(tmp_path_factory: pytest.TempPathFactory) -> Portfolio:
+    """Dec 2021 - Sep 2022 at size 320 without cloud truth: the scenes the fake imagery
+    services (Sentinel Hub, STAC API) serve, generated once per session."""
+    spec = PortfolioSpec(size=320, start=date(2021, 12, 1), end=date(2022, 10, 1),
+                         cloud_truth=False)
+    return generate_portfolio(tmp_path_factory.mktemp("services") / "portfolio", spec)

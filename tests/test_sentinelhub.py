@@ -1,8 +1,9 @@
 """The Sentinel Hub source: the real sentinelhub-py client against a fake Sentinel Hub.
 
-The fake (tests/fakes/sentinelhub.py) serves a small synthetic portfolio (Jan-Sep 2022:
-baselines 03.01 and 04.00, a duplicate delivery, a partial scene) on 127.0.0.1. Every test
-starts its own fake and cache; retries use short sleeps through ``MONITOR_SH_*`` variables.
+The fake (tests/fakes/sentinelhub.py) serves the session's small synthetic portfolio
+(Dec 2021 - Sep 2022, searched Jan-Sep: baselines 03.01 and 04.00, a duplicate delivery,
+a partial scene) on 127.0.0.1. Every test starts its own fake and cache; retries use short
+sleeps through ``MONITOR_SH_*`` variables.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from monitor.checking import CheckResult
 from monitor.cli import main
 from monitor.concessions import Concession, load_concessions
 from monitor.errors import SourceAuthError, SourceError, SourceUnavailableError
-from monitor.simulate import Portfolio, PortfolioSpec, generate_portfolio
+from monitor.simulate import Portfolio
 from monitor.sources import open_source
 from monitor.sources.base import Scene
 from monitor.sources.cache import ByteCache, cache_key
@@ -65,10 +66,8 @@ SECRET = "canary-" + secrets.token_hex(12)
 
 
 @pytest.fixture(scope="module")
-def portfolio(tmp_path_factory: pytest.TempPathFactory) -> Portfolio:
-    spec = PortfolioSpec(size=320, start=date(2022, 1, 5), end=date(2022, 9, 30),
-                         cloud_truth=False)
-    return generate_portfolio(tmp_path_factory.mktemp("shpf") / "portfolio", spec)
+def portfolio(services_portfolio: Portfolio) -> Portfolio:
+    return services_portfolio
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import math
 import time
 import warnings
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +28,7 @@ from monitor.cli import main
 from monitor.concessions import Concession, load_concessions
 from monitor.errors import SceneSkippedWarning, SourceAuthError, SourceError, SourceUnavailableError
 from monitor.evidence.package import build_package
-from monitor.simulate import Portfolio, PortfolioSpec, generate_portfolio
+from monitor.simulate import Portfolio
 from monitor.sources import LocalSource, open_source
 from monitor.sources.cube import choose_grid, load_cube
 from monitor.sources.stac import StacApiSource
@@ -55,10 +55,8 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="module")
-def portfolio(tmp_path_factory: pytest.TempPathFactory) -> Portfolio:
-    spec = PortfolioSpec(size=320, start=date(2021, 12, 1), end=date(2022, 10, 1),
-                         cloud_truth=False)
-    return generate_portfolio(tmp_path_factory.mktemp("stac") / "portfolio", spec)
+def portfolio(services_portfolio: Portfolio) -> Portfolio:
+    return services_portfolio
 
 
 @pytest.fixture(scope="module")
