@@ -23,7 +23,6 @@ sentinelhub-py's class-wide cache (gotcha 5).
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import threading
 import time
@@ -42,6 +41,7 @@ from sentinelhub.download.session import SentinelHubSession
 from sentinelhub.exceptions import DownloadFailedException
 
 from monitor.errors import SourceAuthError, SourceError, SourceUnavailableError
+from monitor.sources.retry_after import parse_retry_after
 from monitor.sources.sh_session import SessionHolder, TokenError, redact
 from monitor.sources.sh_settings import SHSettings
 
@@ -60,22 +60,6 @@ class ClientStats:
     retries: int = 0
     rate_limited: int = 0
     succeeded: int = 0
-
-
-def retry_after_seconds(value: str | None, unit: str) -> float | None:
-    """Seconds to wait for a Retry-After header (a number in ``unit``, or an HTTP date)."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        number = float(text)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError):
-            return None
-        return max(0.0, when.timestamp() - time.time())
-    return max(0.0, number / 1000.0 if unit == "ms" else number)
 
 
 class _Gate:
@@ -238,7 +222,7 @@ class BoundedClient(SentinelHubDownloadClient):
                 self._count(rate_limited=1)
                 header = exc.response.headers.get("Retry-After") if exc.response is not None \
                     else None
-                after = retry_after_seconds(header, self.settings.retry_after_unit)
+                after = parse_retry_after(header, self.settings.retry_after_unit)
                 reasons.append(f"rate limited (HTTP 429, Retry-After {header!r})")
                 if after is not None:
                     if after > min(self.settings.max_retry_after_s, self._remaining()):

@@ -23,8 +23,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import requests
@@ -32,6 +30,7 @@ from pystac_client.exceptions import APIError
 from pystac_client.stac_api_io import StacApiIO
 
 from monitor.errors import MonitorError, SourceAuthError, SourceError, SourceUnavailableError
+from monitor.sources.retry_after import parse_retry_after
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -88,26 +87,6 @@ class RetryPolicy:
                 f"{self.max_retry_after_s:g} s allowed (MONITOR_STAC_MAX_RETRY_AFTER); "
                 "retry later")
         return asked
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds a ``Retry-After`` header asks for (delta-seconds or HTTP date), or None."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        pass
-    else:
-        return max(0.0, seconds)
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 class AttemptError(MonitorError):
