@@ -5,10 +5,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install browser demo test lint bench clean
+.PHONY: help install browser demo notebooks test lint bench clean
 
 help:  ## list targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,11 +30,17 @@ browser:  ## install Debian's chromium for the report test (needs root)
 demo: $(STAMP)  ## generate the synthetic portfolio and run the demo (no network, no credentials)
 	$(BIN)/monitor demo --out demo-output
 
+# JupyterLab is only for reading and editing the notebooks; the test suite runs them without it.
+notebooks: $(STAMP)  ## open the notebooks in JupyterLab (installs it; makes the demo output first if missing)
+	$(BIN)/python -m pip install --quiet -e '.[dev,notebooks]'
+	@test -f demo-output/run.yaml || $(BIN)/monitor demo --out demo-output
+	$(BIN)/jupyter lab notebooks
+
 test: $(STAMP) browser  ## run the test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)  ## ruff + mypy
-	$(BIN)/ruff check monitor pipelines tests benchmarks
+	$(BIN)/ruff check monitor pipelines tests benchmarks notebooks
 	$(BIN)/mypy
 
 bench: $(STAMP)  ## performance benchmarks (ratios to limits measured in the same run)

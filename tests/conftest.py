@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from monitor.simulate import Portfolio, PortfolioSpec, generate_portfolio
 
@@ -42,3 +46,31 @@ def services_portfolio(tmp_path_factory: pytest.TempPathFactory) -> Portfolio:
     spec = PortfolioSpec(size=320, start=date(2021, 12, 1), end=date(2022, 10, 1),
                          cloud_truth=False)
     return generate_portfolio(tmp_path_factory.mktemp("services") / "portfolio", spec)
+
+
+@dataclass
+class DemoJob:
+    """The demo's whole job on a short series, then a ``--since last`` run that finds nothing."""
+
+    out: Path
+    config: Path
+    demo_stdout: str
+    first: dict
+    second: dict
+
+
+@pytest.fixture(scope="session")
+def demo_job(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoJob]:
+    """``monitor demo`` (2022-04-01..10-31), then ``monitor run --since last``, once per
+    session: the run tests and the notebooks read it (and must not change it)."""
+    from monitor.cli import main
+
+    out = tmp_path_factory.mktemp("run") / "demo"
+    runner = CliRunner()
+    demo = runner.invoke(main, ["demo", "--out", str(out), "--start", "2022-04-01",
+                                "--end", "2022-10-31"])
+    assert demo.exit_code == 0, demo.output
+    first = json.loads((out / "run" / "run-summary.json").read_text())
+    second = runner.invoke(main, ["run", str(out / "run.yaml"), "--since", "last", "--json"])
+    assert second.exit_code == 0, second.output
+    yield DemoJob(out, out / "run.yaml", demo.stdout, first, json.loads(second.stdout))

@@ -18,6 +18,7 @@ from monitor.evidence import figures_charts as charts
 from monitor.evidence.figures import (
     MOSTLY_CLEAR,
     Figure,
+    draw_figures,
     licence_clear_fraction,
     main_event,
     make_figures,
@@ -216,6 +217,19 @@ def test_turbidity_and_tailings_series(demo_portfolio: Portfolio, concession_id:
 def test_figures_need_the_cube(clearing: CheckResult, tmp_path: Path) -> None:
     with pytest.raises(EvidenceError, match="demo-clearing"):
         make_figures(replace(clearing, cube=None), tmp_path / "f", tmp_path / "s")
+    with pytest.raises(EvidenceError, match="demo-clearing"):
+        draw_figures(replace(clearing, cube=None))
+
+
+def test_drawn_in_memory_as_in_the_package(clearing: CheckResult,
+                                           figures: list[Figure]) -> None:
+    # what the notebooks display: the same figures and numbers, nothing written
+    drawn = draw_figures(clearing)
+    assert [name for name, _ in drawn] == [f.name for f in figures]
+    for (name, d), fig in zip(drawn, figures, strict=True):
+        assert d.caption == fig.caption and d.figure.get_axes(), name
+        written = pd.read_csv(fig.csv)
+        assert list(d.table.columns) == list(written.columns) and len(d.table) == len(written)
 
 
 def test_scene_date() -> None:

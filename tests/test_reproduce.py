@@ -12,7 +12,7 @@ from click.testing import CliRunner
 import monitor
 from monitor.cli import main
 from monitor.evidence.package import build_package
-from monitor.evidence.reproduce import reproduce_package
+from monitor.evidence.reproduce import reproduce, reproduce_package
 from monitor.simulate import Portfolio
 
 
@@ -40,9 +40,18 @@ def test_a_changed_number_is_found(package: Path, tmp_path: Path) -> None:
     exceedance = next(f for f in doc["findings"] if f["outcome"] == "exceedance")
     exceedance["value"] = exceedance["value"] + 0.5  # what a doctored report would claim
     summary.write_text(json.dumps(doc))
-    checks = {c.name: c for c in reproduce_package(copy)}
-    assert not checks["reproduce-numbers"].ok
+    again = reproduce(copy)
+    checks = {c.name: c for c in again.checks}
+    assert not again.ok and not checks["reproduce-numbers"].ok
     assert exceedance["finding_id"] in checks["reproduce-numbers"].detail
+    # the side-by-side table shows which finding differs, by how much, and why
+    table = again.table().set_index("finding_id")
+    assert set(table.index) == {f["finding_id"] for f in doc["findings"]}
+    row = table.loc[exceedance["finding_id"]]
+    assert not row.reproduced and "value" in row.problems
+    assert row.difference == pytest.approx(-0.5, abs=0.011)
+    assert table.drop(index=exceedance["finding_id"]).reproduced.all()
+    assert again.result is not None and again.result.cube is not None
 
 
 def test_other_inputs_are_refused(package: Path, demo_portfolio: Portfolio,

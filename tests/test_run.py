@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -18,6 +16,7 @@ from monitor.errors import ConfigError
 from monitor.simulate import Portfolio
 from pipelines.config import load_run_config
 from pipelines.ledger import Ledger
+from tests.conftest import DemoJob
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -60,30 +59,13 @@ def test_bad_run_configs_name_the_field(tmp_path: Path, text: str, expected: str
         load_run_config(path)
 
 
-@dataclass
-class Runs:
-    out: Path
-    config: Path
-    demo_stdout: str
-    first: dict
-    second: dict
+@pytest.fixture
+def runs(demo_job: DemoJob) -> DemoJob:
+    """``monitor demo`` on a short series, then ``monitor run --since last`` (conftest)."""
+    return demo_job
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
-    """``monitor demo`` (the whole job) on a short series, then ``monitor run --since last``."""
-    out = tmp_path_factory.mktemp("run") / "demo"
-    runner = CliRunner()
-    demo = runner.invoke(main, ["demo", "--out", str(out), "--start", "2022-04-01",
-                                "--end", "2022-10-31"])
-    assert demo.exit_code == 0, demo.output
-    first = json.loads((out / "run" / "run-summary.json").read_text())
-    second = runner.invoke(main, ["run", str(out / "run.yaml"), "--since", "last", "--json"])
-    assert second.exit_code == 0, second.output
-    yield Runs(out, out / "run.yaml", demo.stdout, first, json.loads(second.stdout))
-
-
-def test_demo_runs_the_whole_job_and_says_what_to_open(runs: Runs) -> None:
+def test_demo_runs_the_whole_job_and_says_what_to_open(runs: DemoJob) -> None:
     from monitor.evidence.verify import verify_package
 
     s, out = runs.first, runs.out
@@ -112,7 +94,7 @@ def test_demo_runs_the_whole_job_and_says_what_to_open(runs: Runs) -> None:
         assert report.ok, [c for c in report.checks if not c.ok]
 
 
-def test_alerts_match_a_direct_check_and_are_not_duplicated(runs: Runs,
+def test_alerts_match_a_direct_check_and_are_not_duplicated(runs: DemoJob,
                                                             tmp_path: Path) -> None:
     import monitor
 
@@ -129,7 +111,7 @@ def test_alerts_match_a_direct_check_and_are_not_duplicated(runs: Runs,
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
-def test_since_last_finds_nothing_new_and_says_so(runs: Runs) -> None:
+def test_since_last_finds_nothing_new_and_says_so(runs: DemoJob) -> None:
     s = runs.second
     assert s["scenes_read"] == 0 and s["status"] == "ok"
     assert s["verdict"].startswith("nothing new")

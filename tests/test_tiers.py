@@ -306,3 +306,24 @@ def test_a_public_alert_package_reproduces_given_the_inputs(scenario: Scenario) 
     checks = reproduce_package(alert, source=f"local:{scenario.portfolio.scenes_dir}",
                                aoi=scenario.portfolio.registry_path)
     assert all(c.ok for c in checks), checks
+
+
+def test_the_reproduce_notebook_works_on_a_public_package_without_the_demo(
+        scenario: Scenario, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # a journalist's case: a public package, the publisher's key and inputs, no demo output
+    from tests.test_notebooks import execute, probed
+
+    alert = next(p for p in scenario.packages["public"] if summary(p)["scope"]["kind"]
+                 == "alert")
+    nb = execute("01_reproduce_a_finding", {
+        "MONITOR_DEMO_DIR": str(tmp_path / "no-demo-here"), "MONITOR_PACKAGE": str(alert),
+        "MONITOR_PUBLIC_KEY": str(scenario.root / "keys" / "monitor.pub"),
+        "MONITOR_AOI": str(scenario.portfolio.registry_path),
+        "MONITOR_SOURCE": f"local:{scenario.portfolio.scenes_dir}"}, monkeypatch,
+        "dict(tier=tier, area=AREA_BY_HAND, series=SERIES_BY_HAND, px_diff=px_diff, "
+        "ndvi_diff=ndvi_diff, steps=verdict.step.tolist(), ok=verdict.result.tolist())")
+    got = probed(nb)
+    # the tier withholds the loss raster: no area by hand, but the series from the scenes
+    assert got["tier"] == "public" and not got["area"] and got["series"]
+    assert got["px_diff"] == 0 and got["ndvi_diff"] < 1e-4
+    assert len(got["steps"]) == 3 and all(got["ok"])

@@ -42,7 +42,7 @@ from monitor.findings import SEVERITIES, Finding
 from monitor.indicators.base import ChangeEvent
 from monitor.zonal import burn, zone_masks
 
-__all__ = ["MOSTLY_CLEAR", "PAIR_SEARCH_DAYS", "Figure", "licence_clear_fraction",
+__all__ = ["MOSTLY_CLEAR", "PAIR_SEARCH_DAYS", "Figure", "draw_figures", "licence_clear_fraction",
            "main_event", "main_finding", "make_figures", "pick_before_after", "scene_date"]
 
 #: Days searched before the event window and after the onset for the before/after pair.
@@ -385,6 +385,31 @@ def _tailings(result: CheckResult, concession: Concession,
               and f.details.get("rule") == "disturbed_outside_footprint_growth"}
     return charts.tailings_figure(measurements, limits, period=result.period,
                                   place=concession.name)
+
+
+def draw_figures(result: CheckResult) -> list[tuple[str, Drawn]]:
+    """Draw every figure of a check in memory, as a package would hold them.
+
+    Parameters
+    ----------
+    result
+        The result of :func:`monitor.check` (with its cube and concession).
+
+    Returns
+    -------
+    list of (name, Drawn)
+        In reading order: before/after true colour, NDVI maps, one time series per
+        indicator with findings, data availability. Each :class:`Drawn` carries the
+        matplotlib figure (``display(drawn.figure)`` in a notebook) and the table of its
+        numbers.
+
+    Raises
+    ------
+    EvidenceError
+        If the result carries no cube or concession, or the cube is empty.
+    """
+    with matplotlib.rc_context(dict(charts.STYLE)):
+        return _draw_all(result)
 
 
 def _draw_all(result: CheckResult) -> list[tuple[str, Drawn]]:
