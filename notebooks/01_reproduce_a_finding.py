@@ -31,6 +31,7 @@
 # %%
 import json
 import os
+import warnings
 from pathlib import Path
 
 import geopandas as gpd
@@ -40,6 +41,7 @@ import pandas as pd
 import rasterio
 from IPython.display import Image, Markdown, display
 from rasterio.enums import Resampling
+from rasterio.errors import NotGeoreferencedWarning
 from rasterio.features import geometry_mask
 from rasterio.windows import from_bounds
 from scipy import ndimage
@@ -47,6 +49,8 @@ from scipy import ndimage
 from monitor.evidence.reproduce import reproduce
 from monitor.evidence.verify import verify_package
 
+# rasterio says this of the in-memory arrays that 20 m bands are resampled through: harmless
+warnings.filterwarnings("ignore", category=NotGeoreferencedWarning)
 pd.set_option("display.max_colwidth", 120)
 
 DEMO = Path(os.environ.get("MONITOR_DEMO_DIR", "../demo-output")).resolve()
